@@ -1,0 +1,102 @@
+"""Hidden tests: the training step (6 points).
+
+train_step is driven on a scaffold language model (grader.scaffold.ScaffoldLM) with the loss and
+the clipping replaced by trusted versions, so that only train_step itself is graded here.
+"""
+from __future__ import annotations
+
+import torch
+
+from grader.compare import assert_float, assert_tensor, fail
+from grader.scaffold import ScaffoldLM, trusted_clip, trusted_grad_norm, trusted_masked_loss
+from solution import training as ref_training
+
+from .support import padded_targets, points, randn, state_dict
+
+V, E, H = 11, 4, 5
+LR = 0.5
+PATCH = {
+    "training.masked_cross_entropy": "trusted_masked_loss", "loss.masked_cross_entropy": "trusted_masked_loss",
+    "training.clip_grad_norm": "trusted_clip", "gradients.clip_grad_norm": "trusted_clip",
+    "training.grad_norm": "trusted_grad_norm", "gradients.grad_norm": "trusted_grad_norm",
+}
+HINT = ("zero_grad, logits = model(batch[:-1]), loss against batch[1:], backward, clip (before the step) when "
+        "max_norm is given, optimizer.step(); return (loss, norm before clipping) as floats")
+
+
+def _model(name: str, scale: float = 0.5) -> ScaffoldLM:
+    model = ScaffoldLM(V, E, H).double()
+    with torch.no_grad():
+        for pname, p in sorted(model.named_parameters()):
+            p.copy_(randn(f"{name}/{pname}", *p.shape, scale=scale))
+        model.emb.weight[0].zero_()
+    return model
+
+
+def _run(student, name: str, max_norm: float | None, scale: float = 0.5):
+    """The student's and the reference's (loss, norm) and weights after one step."""
+    ref = _model(name, scale)
+    spec = {"__model__": "scaffold_lm", "init": [V, E, H], "state_dict": state_dict(ref), "dtype": "float64"}
+    batch = padded_targets(f"{name}/batch", [6, 4, 5, 2], V)
+    answer = student.run(None, [("training.train_step", spec, batch, {"__optimizer__": "sgd", "lr": LR, "of": 0},
+                                 max_norm)], patch=PATCH)
+    before = {k: v.clone() for k, v in ref.state_dict().items()}
+    patched = {"masked_cross_entropy": trusted_masked_loss, "clip_grad_norm": trusted_clip,
+               "grad_norm": trusted_grad_norm}
+    saved = {k: getattr(ref_training, k) for k in patched}
+    try:  # the reference runs with the same trusted helpers as the student
+        for k, f in patched.items():
+            setattr(ref_training, k, f)
+        expected = ref_training.train_step(ref, batch, torch.optim.SGD(ref.parameters(), lr=LR), max_norm)
+    finally:
+        for k, f in saved.items():
+            setattr(ref_training, k, f)
+    result = answer.value
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(f"train_step: expected a pair (loss, norm) but got {type(result).__name__}.", HINT)
+    after = (answer.after[-1][0] or {}).get("state_dict", {})
+    return result, expected, after, ref.state_dict(), before
+
+
+@points(2)
+def test_loss_and_norm(student):
+    """train_step returns the loss of batch[1:] given batch[:-1] and the gradient norm."""
+    (loss, norm), (e_loss, e_norm), *_ = _run(student, "train/values", None)
+    assert_float(loss, e_loss, what="train_step(...) loss", hint=HINT)
+    assert_float(norm, e_norm, what="train_step(...) gradient norm", hint=HINT)
+
+
+@points(1)
+def test_step_updates_weights(student):
+    """train_step takes one optimizer step with the fresh gradients."""
+    _, _, after, expected, _ = _run(student, "train/update", None)
+    for name, value in expected.items():
+        if name not in after:
+            fail(f"train_step: the weight {name} could not be read after the step.")
+        assert_tensor(after[name], value, what=f"weight {name} after one train_step",
+                      hint="call optimizer.zero_grad() first, then backward, then optimizer.step()")
+
+
+@points(2)
+def test_clipping_before_step(student):
+    """With max_norm, gradients are clipped before the step (the update is at most lr * max_norm)."""
+    max_norm = 0.05
+    (loss, norm), (e_loss, e_norm), after, expected, before = _run(student, "train/clip", max_norm, scale=1.5)
+    assert_float(norm, e_norm, what="train_step norm with max_norm (the norm before clipping)", hint=HINT)
+    change = torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before if k in after)).item()
+    if change > LR * max_norm * 1.001:
+        fail(f"train_step(max_norm={max_norm}): the weights moved by {change:.4g}, more than lr * max_norm = "
+             f"{LR * max_norm:.4g}: the step did not use clipped gradients.",
+             "clip between loss.backward() and optimizer.step(), not after the step")
+    for name, value in expected.items():
+        assert_tensor(after.get(name), value, what=f"weight {name} after a clipped train_step", hint=HINT)
+
+
+@points(1)
+def test_returns_floats(student):
+    """train_step returns Python floats (not tensors that keep the graph alive)."""
+    (loss, norm), *_ = _run(student, "train/floats", 1.0)
+    for what, v in (("loss", loss), ("norm", norm)):
+        if not isinstance(v, float):
+            fail(f"train_step: the {what} should be a Python float but is a {type(v).__name__}.",
+                 "use loss.item() (a tensor kept in a list keeps its whole graph in memory)")

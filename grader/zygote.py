@@ -1,0 +1,182 @@
+"""The zygote: a Python that has imported torch once and forks sandboxed workers on request.
+
+Started by :class:`grader.sandbox.Launcher` as ``python -I -m grader.zygote --fd N`` with a minimal
+environment, a private working directory and its own session. It imports torch, numpy,
+safetensors and the worker's code (``grader.worker``), never the solution, the hidden tests or any
+student code, so a worker forked from it finds no secret in its memory. A fork costs a few
+hundredths of a second where a fresh interpreter pays seconds of ``import torch``
+(NOTE [ warm workers and isolation together ] in the architecture notes).
+
+Protocol on the control socket (``SOCK_SEQPACKET``: one JSON object a packet, descriptors by
+``SCM_RIGHTS``):
+
+- zygote -> grader, once: ``{"ready": true, "pid": ..., "import_s": ...}``;
+- grader -> zygote: a fork spec (package, slot, isolation, limits, newroot) with two descriptors,
+  the worker's end of its channel and the grader's log file;
+- zygote -> grader: ``{"ok": true, "pid": worker, "supervisor": pid}`` with two pidfds
+  (supervisor, worker), sent only once the worker is confined and about to serve; or
+  ``{"ok": false, "error": "..."}``.
+
+The zygote exits when the grader closes the control socket; its supervisors die with it
+(``PR_SET_PDEATHSIG``), and their workers with them.
+"""
+from __future__ import annotations
+
+import argparse
+import array
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+MAX_MESSAGE = 1 << 16
+SETUP_TIMEOUT = 30.0  # seconds a fork has to report the worker confined
+
+
+def send_message(sock: socket.socket, message: dict, fds: list[int] | tuple[int, ...] = ()) -> None:
+    data = json.dumps(message).encode()
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
+
+
+def recv_message(sock: socket.socket, *, maxfds: int = 0,
+                 timeout: float | None = None) -> tuple[dict | None, list[int]]:
+    """One message and its descriptors (close-on-exec); ``(None, [])`` when the peer has closed.
+
+    Raises :class:`TimeoutError` when nothing arrives within ``timeout`` seconds.
+    """
+    if timeout is not None and not select.select([sock], [], [], max(timeout, 0))[0]:
+        raise TimeoutError("no message before the deadline")
+    fds = array.array("i")
+    space = socket.CMSG_SPACE(maxfds * fds.itemsize) if maxfds else 0
+    data, ancillary, flags, _ = sock.recvmsg(MAX_MESSAGE, space, socket.MSG_CMSG_CLOEXEC)
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    if not data or flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
+        for fd in fds:
+            os.close(fd)
+        if not data:
+            return None, []
+        raise OSError("truncated message on the control socket")
+    return json.loads(data), list(fds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -I -m grader.zygote")
+    parser.add_argument("--fd", type=int, required=True, help="the control socket (SOCK_SEQPACKET)")
+    parser.add_argument("--entry", default="grader.worker:serve", help="module:function run by workers")
+    args = parser.parse_args(argv)
+    ctl = socket.socket(fileno=args.fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when we stop, by closing ctl
+    from . import syscalls
+
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)  # orphaned workers come back to us to be reaped
+    started = time.monotonic()
+    serve = _preload(args.entry)
+    send_message(ctl, {"ready": True, "pid": os.getpid(), "import_s": time.monotonic() - started})
+    _loop(ctl, serve)
+
+
+def _preload(entry: str):
+    """Import everything a worker uses, so that forks share it and no worker imports it again."""
+    import numpy  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    import torch  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+
+    from . import confine, rootfs  # noqa: F401
+
+    module, _, function = entry.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _loop(ctl: socket.socket, serve) -> None:
+    while True:
+        ready = select.select([ctl], [], [], 1.0)[0]
+        _reap()
+        if not ready:
+            continue
+        spec, fds = recv_message(ctl, maxfds=2)
+        if spec is None:
+            return  # the grader is gone
+        reply, out = _fork_worker(spec, fds, serve)
+        try:
+            send_message(ctl, reply, out)
+        finally:
+            for fd in out:
+                os.close(fd)
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _fork_worker(spec: dict, fds: list[int], serve) -> tuple[dict, list[int]]:
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        return {"ok": False, "error": f"expected 2 descriptors, got {len(fds)}"}, []
+    chan, log = fds
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # the supervisor: never returns
+        try:
+            from .confine import supervise
+
+            supervise(spec, chan, log, theirs.fileno(), serve)
+        finally:
+            os._exit(70)
+    pidfd = os.pidfd_open(pid)  # before any reaping: the pid cannot have been reused yet
+    os.close(chan)
+    os.close(log)
+    theirs.close()
+    try:
+        worker, worker_fd, error = _await_setup(mine)
+    finally:
+        mine.close()
+    if error is not None:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        os.close(pidfd)
+        if worker_fd is not None:
+            os.close(worker_fd)
+        return {"ok": False, "error": error}, []
+    return {"ok": True, "pid": worker, "supervisor": pid}, [pidfd, worker_fd]
+
+
+def _await_setup(sock: socket.socket) -> tuple[int | None, int | None, str | None]:
+    """Wait for the supervisor's pidfd of the worker and the worker's "ready" (in either order)."""
+    deadline = time.monotonic() + SETUP_TIMEOUT
+    worker = worker_fd = None
+    ready = False
+    while worker_fd is None or not ready:
+        try:
+            message, fds = recv_message(sock, maxfds=1, timeout=deadline - time.monotonic())
+        except TimeoutError:
+            return worker, worker_fd, f"the worker was not ready within {SETUP_TIMEOUT:.0f} s"
+        if message is None:
+            return worker, worker_fd, "the worker exited during its setup"
+        if "error" in message:
+            for fd in fds:
+                os.close(fd)
+            return worker, worker_fd, str(message["error"])
+        if "inner" in message and len(fds) == 1:
+            worker, worker_fd = int(message["inner"]), fds[0]
+        ready = ready or bool(message.get("ready"))
+    return worker, worker_fd, None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
