@@ -50,5 +50,62 @@ def stubs(check: bool, solution_dir, assignment_dir) -> None:
     click.echo(f"wrote {len(written)} files to {assignment_dir}")
 
 
+# --- grade: hidden suites on one submission or a whole class (grader/grade.py, grader/batch.py) ---
+@main.command("grade")
+@click.argument("submission", type=click.Path(exists=True, path_type=_Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=None,
+              help="Folder for the results (default: grades/<submission name>).")
+@click.option("--format", "formats", multiple=True, default=("all",), show_default=True,
+              type=click.Choice(["json", "junit", "markdown", "html", "csv", "all"]),
+              help="Result formats to write (repeat the option for several).")
+@click.option("--student", default=None, help="Student id to record (default: the folder or archive name).")
+@click.option("--isolation", type=click.Choice(["auto", "namespaces", "process"]), default="auto", show_default=True,
+              help="auto: Linux namespaces when the machine allows them, else a limited plain process.")
+@click.option("--require-sandbox", is_flag=True, help="Refuse to grade without namespaces (same as --isolation namespaces).")
+@click.option("--cold", is_flag=True, help="Start a fresh interpreter per worker instead of forking a warm one (slower).")
+@click.option("--budget", type=float, default=600.0, show_default=True, help="Seconds for one whole submission.")
+def grade_cmd(submission, out, formats, student, isolation, require_sandbox, cold, budget) -> None:
+    """Grade SUBMISSION (a folder with assignment/ or its modules, a .zip/.tar.gz, a git checkout)."""
+    from .grade import grade_submission
+    from .reports import FORMATS, render_table, write_results
+    from .sandbox import Launcher
+
+    fmts = FORMATS if "all" in formats else tuple(formats)
+    with Launcher(warm=not cold, isolation="namespaces" if require_sandbox else isolation) as launcher:
+        result = grade_submission(submission, launcher=launcher, student_id=student, budget=budget)
+    out = out or _Path("grades") / result.student
+    write_results(result, out, fmts)
+    click.echo(render_table(result))
+    click.echo(f"results written to {out}")
+
+
+# --- check: the students' self-check (grader/check.py) ------------------------------------------
+@main.command("check")
+@click.option("--root", type=click.Path(file_okay=False, path_type=_Path), default=_Path("."), show_default=True,
+              help="The folder holding assignment/ and tests/public/.")
+@click.option("--impl", default="assignment", show_default=True, help="The package to check.")
+@click.option("-k", "select", default=None, help="Only the tests whose name matches (pytest -k).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=None,
+              help="Also write the feedback (Markdown, HTML, JUnit, JSON) there.")
+def check_cmd(root, impl, select, out) -> None:
+    """Run the public tests on your assignment/ (the hidden tests are not run)."""
+    from .check import self_check
+    from .reports import render_table, write_results
+
+    result = self_check(root=root, impl=impl, select=select)
+    for test in result.tests:
+        if not test.passed:
+            click.echo(f"FAILED {test.name}: {test.title}\n{_indent(test.feedback.strip()[-1200:])}\n")
+    click.echo(render_table(result))
+    if out is not None:
+        write_results(result, out)
+        click.echo(f"feedback written to {out}")
+    raise SystemExit(0 if all(t.passed for t in result.tests) else 1)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -240,10 +240,10 @@ def arrange_fds(sources: list[int]) -> None:
 
 def close_fds_except(keep: set[int]) -> None:
     start = 0
-    for fd in sorted(keep):
-        os.closerange(start, fd)
+    for fd in [*sorted(keep), 1 << 20]:
+        if fd > start:  # os.closerange(a, b) with b <= a would close everything from a up
+            os.closerange(start, fd)
         start = fd + 1
-    os.closerange(start, 1 << 20)
 
 
 def set_limits(limits: dict) -> None:

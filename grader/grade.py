@@ -20,7 +20,7 @@ import torch
 from . import __version__
 from .proxy import Student
 from .results import SubmissionResult
-from .sandbox import InfraError, Launcher
+from .sandbox import Launcher
 from .scoring import ScoringPlugin
 from .seeding import SEEDS, seed_all
 from .submission import Submission, SubmissionError, prepare
@@ -28,11 +28,17 @@ from .submission import Submission, SubmissionError, prepare
 HIDDEN = Path(__file__).with_name("hidden")
 
 
-def run_suite(suite: Path, fixtures: dict, *, select: str | None = None) -> ScoringPlugin:
-    """Run the tests in ``suite`` with ``fixtures``; pytest's own output is swallowed."""
-    plugin = ScoringPlugin(fixtures)
-    args = [str(suite), "-c", str(suite / "pytest.ini"), "--rootdir", str(suite), "-p", "no:cacheprovider",
-            "--assert=plain", "-q", "--import-mode=importlib", "-W", "ignore"]
+def run_suite(suite: Path, fixtures: dict, *, select: str | None = None, public: bool = False,
+              extra: tuple[str, ...] = ()) -> ScoringPlugin:
+    """Run the tests in ``suite`` with ``fixtures``; pytest's own output is swallowed.
+
+    Hidden suites run with their own ``pytest.ini`` and plain asserts (a rewritten assert would show
+    the test's source in the feedback); the public suite runs as students run it.
+    """
+    plugin = ScoringPlugin(fixtures, public=public)
+    args = [str(suite), "--rootdir", str(suite), "-p", "no:cacheprovider", "-q", "-W", "ignore", *extra]
+    if not public:
+        args += ["-c", str(suite / "pytest.ini"), "--assert=plain", "--import-mode=importlib"]
     if select:
         args += ["-k", select]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -74,13 +80,13 @@ def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResul
     student = Student(launcher, sub.root, budget=budget)
     try:
         plugin = run_suite(HIDDEN, {"student": student, "source": sub.files}, select=select)
-    except InfraError as exc:
-        result.status, result.message = "infra_error", f"The grader could not run your code: {exc}"
-        return
     finally:
         student.close()
     if plugin.collect_errors:
         raise RuntimeError("the hidden suites failed to load:\n" + "\n".join(plugin.collect_errors))
+    if plugin.infra_error is not None:  # not the student's fault: no score at all, retry later
+        result.status, result.message = "infra_error", f"The grader could not start a worker: {plugin.infra_error}"
+        return
     result.tests = plugin.results
     if student.budget_exhausted:
         result.status = "timeout"

@@ -20,6 +20,7 @@ import pytest
 from .compare import GradingFailure
 from .proxy import StudentCrash, StudentFailure, StudentTimeout
 from .results import PARTS, VISIBILITIES, TestResult
+from .sandbox import InfraError
 
 MARKERS = (
     "points(n): points the test is worth",
@@ -63,15 +64,28 @@ def feedback_for(exc: BaseException) -> tuple[str, str]:
                      "the docstring.")
 
 
+def public_feedback(exc: BaseException, report) -> str:
+    """Feedback of a public test: its own message, or pytest's short report for a crash."""
+    if isinstance(exc, NotImplementedError):
+        return f"not implemented yet: {exc}"
+    if isinstance(exc, AssertionError) or type(exc).__name__ == "Failed":
+        return str(exc)
+    return report.longreprtext[-3000:]
+
+
 class ScoringPlugin:
     """Collects one :class:`TestResult` per graded test; register it with ``pytest.main(plugins=[...])``."""
 
-    def __init__(self, fixtures: dict[str, Any] | None = None):
+    def __init__(self, fixtures: dict[str, Any] | None = None, *, public: bool = False):
         self.fixtures = fixtures or {}
+        # public: the students' own tests, in-process: every check is worth 1 and pytest's own report
+        # (their code, the public test's source) is the feedback.
+        self.public = public
         self.results: list[TestResult] = []
         self._meta: dict[str, dict] = {}
         self._started: dict[str, float] = {}
         self.collect_errors: list[str] = []
+        self.infra_error: str | None = None  # the worker could not be started: nothing is scored
 
     # fixtures handed to the tests (the student proxy, the submission's source, ...)
     @pytest.fixture
@@ -100,8 +114,16 @@ class ScoringPlugin:
         report = outcome.get_result()
         if call.when == "call" or (call.when == "setup" and report.failed):
             meta = self._meta[item.nodeid]
+            if call.excinfo is not None and isinstance(call.excinfo.value, InfraError):
+                self.infra_error = str(call.excinfo.value) or type(call.excinfo.value).__name__
+                item.session.shouldstop = "the worker could not be started"
+                return
+            if self.public and not meta["points"]:
+                meta["points"] = 1.0
             if call.excinfo is None:
                 status, feedback = "passed", ""
+            elif self.public:
+                status, feedback = "failed", public_feedback(call.excinfo.value, report)
             else:
                 status, feedback = feedback_for(call.excinfo.value)
             self.results.append(TestResult(

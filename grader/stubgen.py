@@ -165,7 +165,7 @@ def parse_regions(path: Path, *, root: Path) -> tuple[list[Region], list[str]]:
         return [], [f"{rel}:{err.lineno}: syntax error: {err.msg}"]
     scopes = _scopes(tree)
     tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))  # it parsed: no TokenError
-    lines = text.splitlines()
+    lines = [s.rstrip("\r\n") for s in _split_lines(text)]
     regions: list[Region] = []
     open_: tuple[int, int, str] | None = None
     for kind, line, col, hint in _marker_comments(tokens, rel, problems):
@@ -198,6 +198,12 @@ def parse_regions(path: Path, *, root: Path) -> tuple[list[Region], list[str]]:
     return regions, problems
 
 
+def _split_lines(text: str) -> list[str]:
+    """Lines with their endings, split where tokenize splits them (not at form feeds, which
+    ``str.splitlines`` would)."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def _source_files(package: Path) -> list[Path]:
     return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
 
@@ -205,7 +211,7 @@ def _source_files(package: Path) -> list[Path]:
 def render(path: Path, regions: list[Region], *, root: Path) -> str:
     """The stub text of one solution file: its header, then every byte but the regions replaced."""
     text = path.read_bytes().decode("utf-8")
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text)
     eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     for region in sorted(regions, key=lambda r: r.begin, reverse=True):
         ending = lines[region.end - 1][len(lines[region.end - 1].rstrip("\r\n")) :] or eol
@@ -315,7 +321,7 @@ def check_stubs(*, solution_dir: Path, assignment_dir: Path) -> list[str]:
 
 
 def _first_difference(expected: str, got: str) -> int:
-    a, b = expected.splitlines(keepends=True), got.splitlines(keepends=True)
+    a, b = _split_lines(expected), _split_lines(got)
     for i, (x, y) in enumerate(zip(a, b), start=1):
         if x != y:
             return i

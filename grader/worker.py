@@ -69,6 +69,22 @@ def _forbid() -> None:
 _ROOT = ""  # where the student package lives; its frames are the ones a traceback keeps
 
 
+def preload() -> None:
+    """Pay once, in the zygote, what the first call of a worker would otherwise pay in every fork.
+
+    The first ``optimizer.step()`` of a process imports torch._dynamo (about 2.5 s here); a first
+    backward, a safetensors round trip and the modules student code imports are cheaper but add up.
+    """
+    import torch.utils.data  # noqa: F401 - the dataset module subclasses Dataset
+
+    model = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 3)).double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.tensor([1, 2])).sum().backward()
+    optimizer.step()
+    wire.decode(wire.encode({"x": torch.zeros(2), "t": (1, 2.0)}))
+    torch.multinomial(torch.ones(3), 1, generator=torch.Generator().manual_seed(0))
+
+
 def serve(sock: socket.socket, package_root: str) -> None:
     """Answer requests on ``sock`` until it closes; the student package is ``package_root/assignment``."""
     global _ROOT

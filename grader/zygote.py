@@ -94,7 +94,9 @@ def _preload(entry: str):
     from . import confine, rootfs  # noqa: F401
 
     module, _, function = entry.partition(":")
-    return getattr(importlib.import_module(module), function)
+    entry_module = importlib.import_module(module)
+    getattr(entry_module, "preload", lambda: None)()  # warm what every fork would pay again
+    return getattr(entry_module, function)
 
 
 def _loop(ctl: socket.socket, serve) -> None:
