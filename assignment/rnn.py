@@ -117,8 +117,9 @@ class LSTM(Cell):
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Run the LSTM over ``x (T, B, dim)``; returns ``h_1 ... h_T`` as ``(T, B, latent)``.
 
-        Same result as looping :meth:`one_step`, but faster: the ``x`` halves of the four gate maps
+        Optional: as given, it is ``Cell.forward`` (a loop of :meth:`one_step`). The reference is the
+        same computation, faster: the ``x`` halves of the four gate maps
         do not depend on ``h``, so they are computed for all time steps in one product before the
         loop, and the ``h`` halves of the four gates are one product per step.
         """
-        raise NotImplementedError("LSTM.forward: (optional speed-up) project all x_t at once, then loop over time on the h part (~15 lines)")
+        return super().forward(x, state)  # optional: a faster forward: project every x_t at once, then loop over time on the h part (~15 lines)

@@ -56,19 +56,25 @@ def gate_values(model: torch.nn.Module, batch: torch.Tensor) -> dict[str, torch.
 
 def train(model: torch.nn.Module, loader: Iterable[torch.Tensor], optimizer: torch.optim.Optimizer, *,
           epochs: int = 1, max_norm: float | None = None, scheduler=None,
-          on_step: Callable[[dict], None] | None = None, progress: bool = True) -> list[dict]:
+          on_step: Callable[[dict], None] | None = None, progress: bool = True,
+          start_epoch: int = 0, start_step: int = 0) -> list[dict]:
     """Train ``model`` with :func:`train_step` over ``loader`` (batches from ``pad_collate_fn``).
 
     Each step's record ``{"epoch", "step", "loss", "grad_norm", "clipped_norm", "lr"}`` is passed to
-    ``on_step`` (for logging, TensorBoard, checkpoints) and returned in a list. A progress bar shows
-    the loss and the gradient norm: watch it explode without ``max_norm``.
+    ``on_step`` (for logging, TensorBoard, checkpoints) and returned in a list; ``on_step`` may raise
+    an exception of its own to stop (a time budget), after the step is complete. A progress bar shows
+    the loss and the gradient norm before clipping: watch it explode without ``max_norm``.
+
+    To resume a run, pass ``start_epoch`` (the epoch to continue, counted from 0) and ``start_step``
+    (the steps already done) and a ``loader`` that yields the batches not yet seen: epochs go from
+    ``start_epoch`` to ``epochs - 1`` and steps are numbered from ``start_step + 1``.
     """
     from tqdm.auto import tqdm
 
     history: list[dict] = []
-    step = 0
+    step = start_step
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for batch in bar:
             loss, norm = train_step(model, batch, optimizer, max_norm)

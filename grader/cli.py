@@ -54,29 +54,66 @@ def stubs(check: bool, solution_dir, assignment_dir) -> None:
 @main.command("grade")
 @click.argument("submission", type=click.Path(exists=True, path_type=_Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=None,
-              help="Folder for the results (default: grades/<submission name>).")
+              help="Folder for the results (default: grades/<submission or class folder name>).")
 @click.option("--format", "formats", multiple=True, default=("all",), show_default=True,
               type=click.Choice(["json", "junit", "markdown", "html", "csv", "all"]),
-              help="Result formats to write (repeat the option for several).")
+              help="Result formats to write for one submission (repeat the option for several).")
 @click.option("--student", default=None, help="Student id to record (default: the folder or archive name).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="For a class: submissions graded in parallel.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=_Path), default=None,
+              help="For a class: CSV with columns folder,student mapping entries to student ids.")
 @click.option("--isolation", type=click.Choice(["auto", "namespaces", "process"]), default="auto", show_default=True,
               help="auto: Linux namespaces when the machine allows them, else a limited plain process.")
 @click.option("--require-sandbox", is_flag=True, help="Refuse to grade without namespaces (same as --isolation namespaces).")
 @click.option("--cold", is_flag=True, help="Start a fresh interpreter per worker instead of forking a warm one (slower).")
 @click.option("--budget", type=float, default=600.0, show_default=True, help="Seconds for one whole submission.")
-def grade_cmd(submission, out, formats, student, isolation, require_sandbox, cold, budget) -> None:
-    """Grade SUBMISSION (a folder with assignment/ or its modules, a .zip/.tar.gz, a git checkout)."""
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def grade_cmd(submission, out, formats, student, jobs, roster, isolation, require_sandbox, cold, budget, quiet) -> None:
+    """Grade SUBMISSION, or every submission in a class folder.
+
+    SUBMISSION is a folder holding assignment/ (or its modules), a .zip/.tar.gz of one, or a git
+    checkout. A folder of such entries is a class: each entry is one student (its name is the id,
+    or --roster maps it), graded in parallel with -j, resumable (records in OUT/records).
+    """
+    from .batch import is_class_folder
+    from .reports import FORMATS
+
+    isolation = "namespaces" if require_sandbox else isolation
+    out = out or _Path("grades") / submission.name
+    if is_class_folder(submission):
+        _grade_class(submission, out, jobs=jobs, roster=roster, warm=not cold, isolation=isolation, budget=budget,
+                     progress=not quiet)
+    else:
+        _grade_one(submission, out, FORMATS if "all" in formats else tuple(formats), student=student,
+                   warm=not cold, isolation=isolation, budget=budget)
+
+
+def _grade_one(submission, out, formats, *, student, warm, isolation, budget) -> None:
     from .grade import grade_submission
-    from .reports import FORMATS, render_table, write_results
+    from .reports import render_table, write_results
     from .sandbox import Launcher
 
-    fmts = FORMATS if "all" in formats else tuple(formats)
-    with Launcher(warm=not cold, isolation="namespaces" if require_sandbox else isolation) as launcher:
+    with Launcher(warm=warm, isolation=isolation) as launcher:
         result = grade_submission(submission, launcher=launcher, student_id=student, budget=budget)
-    out = out or _Path("grades") / result.student
-    write_results(result, out, fmts)
+    write_results(result, out, formats)
     click.echo(render_table(result))
-    click.echo(f"results written to {out}")
+    click.echo(f"isolation: {result.isolation}; results written to {out}")
+
+
+def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, progress) -> None:
+    from .batch import discover, grade_class, sources_of
+    from .reports.classreport import write_class_report
+
+    results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
+                          budget=budget, progress=progress)
+    baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
+    report = write_class_report(results, out, sources=sources_of(discover(folder, roster=roster)), baseline=baseline)
+    width = max([len(r.student) for r in results] + [7])
+    click.echo(f"{'student':<{width}}  {'score':>7}  status")
+    for r in results:
+        click.echo(f"{r.student:<{width}}  {r.score:>7g}  {r.status}")
+    click.echo(f"{len(results)} submissions; gradebook {report.gradebook}; summary {report.summary_html}")
 
 
 # --- check: the students' self-check (grader/check.py) ------------------------------------------

@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +64,7 @@ class WorkerDied(Exception):
 
 
 class UnsafeOutput(Exception):
-    """The log was replaced by a link, a FIFO or anything but a regular file; it was not read."""
+    """:func:`read_log`: the file is a link, a FIFO or anything but a regular file; not read."""
 
 
 class _SetupFailed(InfraError):
@@ -102,7 +101,12 @@ class Worker:
         self._sock, self._limits, self._zygote = sock, limits, zygote
         self._supervisor_fd, self._worker_fd = supervisor_fd, worker_fd
         self._closed = False
-        self._output: str | UnsafeOutput = ""
+        self._output = ""
+        self.output_refused: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def request(self, message: bytes, *, timeout: float | None = None) -> bytes:
         """Send one framed request, return the framed answer (see :mod:`grader.wire`).
@@ -160,14 +164,17 @@ class Worker:
         try:
             self._output = read_log(self.log_path, self._limits.log_bytes + _LOG_SLACK)
         except UnsafeOutput as exc:
-            self._output = exc
+            self.output_refused = str(exc)
+            self._output = f"[output not read: {exc}]"
 
     def output(self) -> str:
-        """The captured stdout and stderr (read once at :meth:`close`, safely, capped)."""
+        """The captured stdout and stderr, read once at :meth:`close`, safely, capped.
+
+        A log replaced by a link, a FIFO or any non-regular file is not read: the text then only
+        says so (``output_refused`` holds the reason).
+        """
         if not self._closed:
             raise RuntimeError("output() is available only after close()")
-        if isinstance(self._output, UnsafeOutput):
-            raise self._output
         return self._output
 
     def __enter__(self) -> Worker:
@@ -193,7 +200,7 @@ class Launcher:
         self.warm, self.limits, self.slot, self._entry = warm, limits, slot, entry
         self.isolation, self.isolation_note = isolation, ""
         self._lock = threading.Lock()
-        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        self._workers: set[Worker] = set()  # closed by close(), even if the caller dropped them
         self._zygote: _Zygote | None = None  # warm only: the zygote
         self._serial = itertools.count()
         self._closed = False
@@ -316,6 +323,7 @@ class Launcher:
             if own:
                 zygote.close()
             raise _SetupFailed(f"the worker could not be confined: {reply.get('error')}")
+        self._workers = {w for w in self._workers if not w.closed}
         worker = Worker(sock=ours, supervisor_fd=fds[0], worker_fd=fds[1], pid=int(reply["pid"]),
                         isolation=isolation, limits=self.limits, log_path=log_path,
                         zygote=zygote if own else None)

@@ -64,10 +64,20 @@ class Region:
 
     @property
     def stub_line(self) -> str:
-        """The line that replaces the region, without its line ending."""
+        """The line that replaces the region, without its line ending.
+
+        A hint of the form ``<hint> | stub: <statement>`` (an optional region, such as a faster
+        override of provided behaviour) is replaced by that statement and the hint as a comment.
+        """
+        hint, sep, statement = self.hint.partition(STUB_SEP)
+        if sep:
+            return f"{self.indent}{statement.strip()}  # optional: {hint.strip()} ({size_hint(self.code_lines)})"
         msg = f"{self.qualname}: {self.hint} ({size_hint(self.code_lines)})"
         literal = '"' + msg.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return f"{self.indent}raise NotImplementedError({literal})"
+
+
+STUB_SEP = " | stub: "
 
 
 def size_hint(n: int) -> str:

@@ -1,0 +1,602 @@
+"""The sandbox against real attacks, with real processes (grader.sandbox, grader.zygote, grader.confine).
+
+Each test writes a small student package whose function performs one attack, runs it through the
+real worker (``grader.worker.serve``) with a "run" request, and checks the effect from the grader's
+side. One warm Launcher per isolation level is shared by the module, so torch is imported once per
+level. Workers use slots 40-43 (uids 61040-61043 as root) so that other test runs on the same
+machine, which use the low slots, do not share their process limit.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import grader
+from grader import wire
+from grader.confine import UID_BASE
+from grader.sandbox import InfraError, Launcher, Limits, WorkerDied, WorkerTimeout
+
+ROOT = Path(grader.__file__).resolve().parents[1]  # the project checkout
+CANARY_ENV = "GRADER_SANDBOX_TEST_CANARY"
+CANARY = "canary-" + secrets.token_hex(8)
+SLOTS = {"namespaces": 40, "process": 42}  # the next slot of each is used for a second worker
+LIMITS = Limits(call_timeout=20.0, cpu_seconds=60, memory_bytes=2 << 30, file_size_bytes=4 << 20,
+                processes=32, tmp_bytes=8 << 20, log_bytes=16 << 10)
+IS_ROOT = os.geteuid() == 0
+
+_PROBE = """
+import ctypes, os, sys
+flags = 0x00020000 | 0x20000000 | 0x40000000 | 0x08000000   # mount, pid, net, ipc
+if os.geteuid() != 0:
+    flags |= 0x10000000                                      # user
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if ctypes.CDLL(None, use_errno=True).unshare(flags) == 0 else 1)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def namespaces_possible() -> bool:
+    """Whether this kernel lets us create the namespaces at all (independently of the sandbox)."""
+    return subprocess.run([sys.executable, "-I", "-c", _PROBE], timeout=60).returncode == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def canary_env():
+    """A secret in the grader's environment, planted before any zygote starts."""
+    os.environ[CANARY_ENV] = CANARY
+    yield CANARY
+    os.environ.pop(CANARY_ENV, None)
+
+
+@pytest.fixture(scope="module")
+def ns_launcher(canary_env):
+    if not namespaces_possible():
+        pytest.skip("this machine cannot create user/PID/mount/network namespaces (e.g. AppArmor-restricted)")
+    with Launcher(isolation="namespaces", limits=LIMITS, slot=SLOTS["namespaces"]) as launcher:
+        assert launcher.isolation == "namespaces"
+        yield launcher
+
+
+@pytest.fixture(scope="module")
+def proc_launcher(canary_env):
+    with Launcher(isolation="process", limits=LIMITS, slot=SLOTS["process"]) as launcher:
+        assert launcher.isolation == "process"
+        yield launcher
+
+
+@pytest.fixture(params=["namespaces", "process"])
+def launcher(request):
+    return request.getfixturevalue("ns_launcher" if request.param == "namespaces" else "proc_launcher")
+
+
+def package(tmp_path: Path, source: str, name: str = "pkg") -> Path:
+    """A student package ``name/assignment/attack.py`` holding ``source``."""
+    pkg = tmp_path / name / "assignment"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "attack.py").write_text(textwrap.dedent(source))
+    return pkg.parent
+
+
+def call(worker, *args, fn: str = "attack.f", timeout: float | None = None):
+    """Run ``fn(*args)`` in the worker; returns its value, or raises AssertionError with its error."""
+    answer = wire.decode(worker.request(wire.encode({"op": "run", "calls": [{"fn": fn, "args": list(args)}]}),
+                                        timeout=timeout))
+    assert answer["ok"], answer["error"]
+    return answer["values"][0]
+
+
+def ping(worker) -> dict:
+    answer = wire.decode(worker.request(wire.encode({"op": "ping"}), timeout=30))
+    assert answer["ok"], answer
+    return answer
+
+
+def uid_of(launcher: Launcher, offset: int = 0) -> int:
+    return UID_BASE + launcher.slot + offset
+
+
+def pids_of_uid(uid: int) -> list[int]:
+    """Host processes whose real uid is ``uid``."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    line = next(x for x in f if x.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            if int(line.split()[1]) == uid:
+                pids.append(int(name))
+    return pids
+
+
+def gone(pid: int) -> bool:
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def assert_launcher_still_works(launcher: Launcher, tmp_path: Path) -> None:
+    with launcher.start(package(tmp_path, "def f():\n    return 7\n", name="next")) as worker:
+        assert call(worker) == 7
+
+
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="uid switching and per-uid process counts need a root grader")
+
+
+# ---------------------------------------------------------------------------------------------
+# it works
+
+
+def test_ping_both_levels(launcher, tmp_path):
+    with launcher.start(package(tmp_path, "def f(x):\n    return x * 2\n")) as worker:
+        assert worker.isolation == launcher.isolation
+        answer = ping(worker)
+        assert call(worker, 21) == 42
+    assert (answer["pid"] == 1) == (launcher.isolation == "namespaces")  # pid 1 of its own namespace
+
+
+def test_warm_start_is_fast(ns_launcher, tmp_path):
+    pkg = package(tmp_path, "def f():\n    return 1\n")
+    started = time.monotonic()
+    with ns_launcher.start(pkg) as worker:
+        ping(worker)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"a warm namespaced worker took {elapsed:.2f} s to answer its first ping"
+
+
+def test_cold_worker_has_its_own_zygote(canary_env, tmp_path):
+    with Launcher(warm=False, isolation="process", limits=LIMITS, slot=SLOTS["process"]) as cold:
+        worker = cold.start(package(tmp_path, "def f():\n    return 3\n"))
+        zygote = worker._zygote
+        assert zygote is not None and zygote.alive()
+        assert call(worker) == 3
+        worker.close()
+        assert not zygote.alive()  # a cold worker's zygote goes with it
+
+
+def test_dead_zygote_is_restarted(ns_launcher, tmp_path):
+    ns_launcher._zygote.proc.kill()
+    ns_launcher._zygote.proc.wait()
+    assert_launcher_still_works(ns_launcher, tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# who the worker is and what it can see
+
+
+@needs_root
+def test_worker_is_unprivileged(launcher, tmp_path):
+    with launcher.start(package(tmp_path, "def f():\n    return 0\n")) as worker:
+        assert ping(worker)["uid"] == uid_of(launcher)
+        with open(f"/proc/{worker.pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f)
+    assert int(status["Uid"].split()[0]) == uid_of(launcher)
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+    assert status["NoNewPrivs"].strip() == "1"
+
+
+ENV_ATTACK = """
+import os, sys
+
+def f():
+    found = {"environ": dict(os.environ), "modules": sorted(m for m in sys.modules
+             if m.split(".")[0] in ("solution", "tests") or m.startswith("grader.hidden"))}
+    for path in ("/proc/self/environ", "/proc/1/environ"):
+        try:
+            with open(path, "rb") as fh:
+                found[path] = fh.read().decode(errors="replace")
+        except OSError as exc:
+            found[path] = type(exc).__name__
+    return found
+"""
+
+
+def test_no_secret_in_environment_or_memory(launcher, canary_env, tmp_path):
+    with launcher.start(package(tmp_path, ENV_ATTACK)) as worker:
+        found = call(worker)
+        with open(f"/proc/{worker.pid}/environ", "rb") as f:  # what the kernel shows for it
+            host_view = f.read().decode()
+    assert canary_env not in repr(found) and canary_env not in host_view
+    assert set(found["environ"]) <= {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS"}
+    assert found["modules"] == []  # the zygote imported nothing secret
+
+
+FILE_ATTACK = """
+def f(paths):
+    got = {}
+    for path in paths:
+        try:
+            with open(path) as fh:
+                got[path] = fh.read()
+        except OSError as exc:
+            got[path] = type(exc).__name__
+    return got
+"""
+
+
+@pytest.fixture
+def canary_file():
+    path = ROOT / f".sandbox-canary-{secrets.token_hex(4)}"
+    path.write_text(CANARY)
+    path.chmod(0o600)
+    yield path
+    path.unlink()
+
+
+def test_project_canary_file_unreadable(launcher, canary_file, tmp_path):
+    with launcher.start(package(tmp_path, FILE_ATTACK)) as worker:
+        got = call(worker, [str(canary_file)])
+    assert CANARY not in repr(got)
+    assert got[str(canary_file)] in ("FileNotFoundError", "PermissionError")
+
+
+PROJECT_ATTACK = """
+import importlib, os
+
+def f(root):
+    seen = {"exists": {p: os.path.exists(os.path.join(root, p)) for p in
+                       ("solution", "grader/hidden", "tests", ".git", "pyproject.toml")}}
+    seen["listing"] = sorted(os.listdir(root)) if os.path.isdir(root) else None
+    seen["imports"] = {}
+    for name in ("solution.loss", "grader.hidden.support", "solution.rnn"):
+        try:
+            importlib.import_module(name)
+            seen["imports"][name] = "imported"
+        except Exception as exc:
+            seen["imports"][name] = type(exc).__name__
+    return seen
+"""
+
+
+def test_project_checkout_is_not_visible(ns_launcher, tmp_path):
+    assert (ROOT / "solution").is_dir()  # so the check below is meaningful
+    with ns_launcher.start(package(tmp_path, PROJECT_ATTACK)) as worker:
+        seen = call(worker, str(ROOT))
+    assert not any(seen["exists"].values()), seen
+    assert set(seen["listing"] or []) <= {".venv"}, seen["listing"]  # only the interpreter's venv
+    assert set(seen["imports"].values()) == {"ModuleNotFoundError"}, seen["imports"]
+
+
+NET_ATTACK = """
+import socket
+
+def f(port):
+    result = {"interfaces": [name for _, name in socket.if_nameindex()]}
+    for host in ("127.0.0.1", "1.1.1.1"):
+        s = socket.socket()
+        s.settimeout(3)
+        try:
+            s.connect((host, port if host == "127.0.0.1" else 53))
+            result[host] = "connected"
+        except OSError as exc:
+            result[host] = type(exc).__name__
+        finally:
+            s.close()
+    return result
+"""
+
+
+def test_network_unreachable(ns_launcher, tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    try:
+        with ns_launcher.start(package(tmp_path, NET_ATTACK)) as worker:
+            result = call(worker, listener.getsockname()[1])
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody reached the grader's loopback
+    finally:
+        listener.close()
+    assert result["interfaces"] == ["lo"]
+    assert result["127.0.0.1"] != "connected" and result["1.1.1.1"] != "connected", result
+
+
+KILL_ATTACK = """
+import os, signal
+
+def f(targets):
+    got = {}
+    for pid in targets:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            got[str(pid)] = "killed"
+        except OSError as exc:
+            got[str(pid)] = type(exc).__name__
+    try:
+        os.kill(-1, signal.SIGKILL)   # everything this process may signal
+    except OSError:
+        pass
+    return got
+"""
+
+
+def test_cannot_signal_grader_or_another_worker(launcher, tmp_path):
+    other = launcher.start(package(tmp_path, "def f():\n    return 5\n", name="other"), slot=launcher.slot + 1)
+    try:
+        with launcher.start(package(tmp_path, KILL_ATTACK)) as attacker:
+            try:
+                got = call(attacker, [os.getpid(), other.pid, launcher._zygote.proc.pid])
+            except WorkerDied:
+                got = {}  # kill(-1) may take the attacker's own process with it
+        assert "killed" not in got.values(), got
+        assert call(other) == 5  # the other worker survived
+    finally:
+        other.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# denial of service
+
+
+LOOP_ATTACK = """
+import signal
+
+def f():
+    for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    while True:
+        try:
+            pass
+        except BaseException:
+            pass
+"""
+
+
+def test_infinite_loop_is_killed_at_the_deadline(launcher, tmp_path):
+    worker = launcher.start(package(tmp_path, LOOP_ATTACK))
+    started = time.monotonic()
+    with pytest.raises(WorkerTimeout):
+        call(worker, timeout=1.5)
+    assert time.monotonic() - started < 10
+    assert worker.closed and gone(worker.pid)
+    assert_launcher_still_works(launcher, tmp_path)
+
+
+DAEMON_ATTACK = """
+import os, time
+
+def f():
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, b"x")
+            while True:
+                time.sleep(0.1)
+        os._exit(0)
+    os.read(r, 1)
+    return True
+"""
+
+
+@needs_root
+def test_setsid_daemon_does_not_survive_close(launcher, tmp_path):
+    uid = uid_of(launcher)
+    worker = launcher.start(package(tmp_path, DAEMON_ATTACK))
+    assert call(worker) is True
+    before = pids_of_uid(uid)
+    assert len(before) >= 2, before  # the worker and its daemon
+    worker.close()
+    assert pids_of_uid(uid) == []
+    assert all(gone(pid) for pid in before)
+
+
+BOMB_ATTACK = """
+import os, time
+
+def f():
+    started = 0
+    while True:
+        try:
+            pid = os.fork()
+        except OSError:
+            return started
+        if pid == 0:
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    time.sleep(0.05)
+        started += 1
+"""
+
+
+@needs_root
+def test_fork_bomb_is_contained(launcher, tmp_path):
+    uid = uid_of(launcher)
+    with launcher.start(package(tmp_path, BOMB_ATTACK)) as worker:
+        started = call(worker)
+        assert started < LIMITS.processes
+        assert len(pids_of_uid(uid)) <= LIMITS.processes
+    assert pids_of_uid(uid) == []
+    assert_launcher_still_works(launcher, tmp_path)  # the slot's process limit is free again
+
+
+MEMORY_ATTACK = """
+import torch
+
+def f():
+    chunks, error = [], None
+    try:
+        while len(chunks) < 256:                      # up to 64 GiB, never touched
+            chunks.append(torch.empty(256 << 20, dtype=torch.uint8))
+    except (RuntimeError, MemoryError) as exc:
+        error = type(exc).__name__
+    return len(chunks) * (256 << 20), error
+"""
+
+
+def test_memory_bomb_is_contained(launcher, tmp_path):
+    with launcher.start(package(tmp_path, MEMORY_ATTACK)) as worker:
+        allocated, error = call(worker)
+        assert error is not None and allocated < LIMITS.memory_bytes
+        ping(worker)  # the worker survived its own failed allocation
+    assert_launcher_still_works(launcher, tmp_path)
+
+
+DISK_ATTACK = """
+import os
+
+def f(files):
+    written, errors = [], []
+    for i in range(files):
+        fd, n = os.open(f"fill{i}", os.O_WRONLY | os.O_CREAT, 0o600), 0
+        try:
+            while n < (1 << 30):
+                n += os.write(fd, bytes(1 << 20))
+        except OSError as exc:
+            errors.append(exc.errno)
+        finally:
+            os.close(fd)
+        written.append(n)
+    return written, errors
+"""
+
+
+def test_disk_fill_is_capped(launcher, tmp_path):
+    files = 3 if launcher.isolation == "namespaces" else 1  # level process writes to the host's disk
+    with launcher.start(package(tmp_path, DISK_ATTACK)) as worker:
+        written, errors = call(worker, files)
+    assert len(errors) == files
+    assert all(n <= LIMITS.file_size_bytes for n in written), written
+    if launcher.isolation == "namespaces":
+        assert sum(written) <= LIMITS.tmp_bytes, written
+
+
+FLOOD_ATTACK = """
+import os, sys
+
+def f():
+    print("FIRST LINE")
+    line = "x" * 1023 + "\\n"
+    for _ in range(20 << 10):                       # 20 MiB on stdout
+        sys.stdout.write(line)
+    os.write(2, b"y" * (1 << 20))                  # and 1 MiB straight to fd 2
+    return True
+"""
+
+
+def test_stdout_flood_is_capped(launcher, tmp_path):
+    with launcher.start(package(tmp_path, FLOOD_ATTACK)) as worker:
+        assert call(worker) is True
+    text = worker.output()
+    assert text.startswith("FIRST LINE\n")
+    assert LIMITS.log_bytes <= len(text) <= LIMITS.log_bytes + 256
+    assert "[output truncated" in text
+    assert not worker.log_path.exists() or worker.log_path.stat().st_size <= LIMITS.log_bytes + 256
+
+
+def test_output_refuses_link_and_fifo(ns_launcher, tmp_path):
+    golden = tmp_path / "golden.txt"
+    golden.write_text("GOLDEN EXPECTED VALUES")
+    source = "def f():\n    print('hello')\n    return 1\n"
+    for plant in (lambda p: p.symlink_to(golden), lambda p: os.mkfifo(p)):
+        worker = ns_launcher.start(package(tmp_path, source, name=f"pkg{secrets.token_hex(2)}"))
+        assert call(worker) == 1
+        worker.log_path.unlink()
+        plant(worker.log_path)  # as if someone could write the grader's log folder
+        started = time.monotonic()
+        worker.close()
+        assert time.monotonic() - started < 10  # a FIFO must not hang the reader
+        assert "GOLDEN" not in worker.output() and "hello" not in worker.output()
+        assert worker.output_refused
+
+
+def test_exit_zero_is_worker_died(launcher, tmp_path):
+    worker = launcher.start(package(tmp_path, "import os\n\ndef f():\n    os._exit(0)\n"))
+    with pytest.raises(WorkerDied):
+        call(worker)
+    assert worker.closed and gone(worker.pid)
+    assert_launcher_still_works(launcher, tmp_path)
+
+
+WRITE_ATTACK = """
+import os
+import assignment
+
+def f(victim_dir):
+    results = {}
+    mine = os.path.dirname(assignment.__file__)
+    targets = [os.path.join(mine, "attack.py"), os.path.join(mine, "new.py"),
+               os.path.join(victim_dir, "assignment", "victim.py"), os.path.join(victim_dir, "assignment", "new.py")]
+    for path in targets:
+        try:
+            with open(path, "a") as fh:
+                fh.write("HACKED = True\\n")
+            results[path] = "written"
+        except OSError as exc:
+            results[path] = type(exc).__name__
+    try:
+        results["siblings"] = os.listdir(os.path.dirname(os.getcwd()))
+    except OSError as exc:
+        results["siblings"] = type(exc).__name__
+    return results
+"""
+
+
+def test_cannot_write_another_workers_package(launcher, tmp_path):
+    victim_pkg = package(tmp_path, "def f():\n    return 'intact'\n", name="victim")
+    (victim_pkg / "assignment" / "victim.py").write_text("VALUE = 1\n")
+    victim = launcher.start(victim_pkg, slot=launcher.slot + 1)
+    try:
+        with launcher.start(package(tmp_path, WRITE_ATTACK)) as attacker:
+            results = call(attacker, str(victim_pkg))
+        assert "written" not in results.values(), results
+        assert (victim_pkg / "assignment" / "victim.py").read_text() == "VALUE = 1\n"
+        assert not (victim_pkg / "assignment" / "new.py").exists()
+        assert call(victim) == "intact"
+    finally:
+        victim.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# when namespaces are not available
+
+_NO_PID_NS = f"""
+import sys
+from grader.sandbox import InfraError, Launcher
+try:
+    Launcher(isolation="namespaces").close()
+    sys.exit("namespaces were reported available")
+except InfraError as exc:
+    print("REFUSED:", exc)
+with Launcher(isolation="auto") as launcher:
+    print("AUTO:", launcher.isolation, "|", launcher.isolation_note)
+"""
+
+
+def test_namespaces_required_but_unavailable(tmp_path):
+    """In a user namespace whose PID-namespace quota is 0, "namespaces" refuses and "auto" degrades."""
+    if not namespaces_possible():
+        pytest.skip("namespaces are unavailable here anyway; the other tests cover level process")
+    script = tmp_path / "no_pid_ns.py"
+    script.write_text(_NO_PID_NS)
+    shell = f"echo 0 > /proc/sys/user/max_pid_namespaces && exec {sys.executable} -I {script}"
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", shell],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "REFUSED:" in done.stdout and "AUTO: process | namespaces unavailable" in done.stdout, done.stdout
+
+
+def test_unknown_isolation_level():
+    with pytest.raises(ValueError):
+        Launcher(isolation="chroot")
+
+
+def test_missing_package_is_infra_error(proc_launcher, tmp_path):
+    with pytest.raises(InfraError):
+        proc_launcher.start(tmp_path / "nowhere")
