@@ -119,10 +119,11 @@ def _init(slots, settings: dict) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch takes its graders along
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from .sandbox import Launcher
+    from .sandbox import Launcher, Limits
 
     _settings = settings
-    _launcher = Launcher(warm=settings["warm"], isolation=settings["isolation"], slot=slots.get())
+    _launcher = Launcher(warm=settings["warm"], isolation=settings["isolation"], slot=slots.get(),
+                         limits=Limits(call_timeout=settings["call_timeout"]))
 
 
 def grade_job(job: Job) -> dict:
@@ -139,13 +140,14 @@ def grade_job(job: Job) -> dict:
 
 
 def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None = None, warm: bool = True,
-                isolation: str = "auto", budget: float = 600.0, retries: int = 1,
+                isolation: str = "auto", budget: float = 600.0, call_timeout: float = 30.0, retries: int = 1,
                 progress: bool = True) -> list[SubmissionResult]:
     """Grade every submission of ``folder`` into ``out``; returns every record, old and new."""
     all_jobs = discover(folder, roster=roster)
     todo, results = pending(all_jobs, out)
     (out / "records").mkdir(parents=True, exist_ok=True)
-    settings = {"warm": warm, "isolation": isolation, "budget": budget, "out": str(out), "retries": retries}
+    settings = {"warm": warm, "isolation": isolation, "budget": budget, "out": str(out), "retries": retries,
+                "call_timeout": call_timeout}
     if todo:
         ctx = mp.get_context("fork")
         slots = ctx.Queue()

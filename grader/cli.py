@@ -68,8 +68,11 @@ def stubs(check: bool, solution_dir, assignment_dir) -> None:
 @click.option("--require-sandbox", is_flag=True, help="Refuse to grade without namespaces (same as --isolation namespaces).")
 @click.option("--cold", is_flag=True, help="Start a fresh interpreter per worker instead of forking a warm one (slower).")
 @click.option("--budget", type=float, default=600.0, show_default=True, help="Seconds for one whole submission.")
+@click.option("--call-timeout", type=float, default=30.0, show_default=True,
+              help="Seconds for one call into the student's code before its worker is killed.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def grade_cmd(submission, out, formats, student, jobs, roster, isolation, require_sandbox, cold, budget, quiet) -> None:
+def grade_cmd(submission, out, formats, student, jobs, roster, isolation, require_sandbox, cold, budget,
+              call_timeout, quiet) -> None:
     """Grade SUBMISSION, or every submission in a class folder.
 
     SUBMISSION is a folder holding assignment/ (or its modules), a .zip/.tar.gz of one, or a git
@@ -83,30 +86,30 @@ def grade_cmd(submission, out, formats, student, jobs, roster, isolation, requir
     out = out or _Path("grades") / submission.name
     if is_class_folder(submission):
         _grade_class(submission, out, jobs=jobs, roster=roster, warm=not cold, isolation=isolation, budget=budget,
-                     progress=not quiet)
+                     call_timeout=call_timeout, progress=not quiet)
     else:
         _grade_one(submission, out, FORMATS if "all" in formats else tuple(formats), student=student,
-                   warm=not cold, isolation=isolation, budget=budget)
+                   warm=not cold, isolation=isolation, budget=budget, call_timeout=call_timeout)
 
 
-def _grade_one(submission, out, formats, *, student, warm, isolation, budget) -> None:
+def _grade_one(submission, out, formats, *, student, warm, isolation, budget, call_timeout) -> None:
     from .grade import grade_submission
     from .reports import render_table, write_results
-    from .sandbox import Launcher
+    from .sandbox import Launcher, Limits
 
-    with Launcher(warm=warm, isolation=isolation) as launcher:
+    with Launcher(warm=warm, isolation=isolation, limits=Limits(call_timeout=call_timeout)) as launcher:
         result = grade_submission(submission, launcher=launcher, student_id=student, budget=budget)
     write_results(result, out, formats)
     click.echo(render_table(result))
     click.echo(f"isolation: {result.isolation}; results written to {out}")
 
 
-def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, progress) -> None:
+def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
     from .batch import discover, grade_class, sources_of
     from .reports.classreport import write_class_report
 
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
-                          budget=budget, progress=progress)
+                          budget=budget, call_timeout=call_timeout, progress=progress)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
     report = write_class_report(results, out, sources=sources_of(discover(folder, roster=roster)), baseline=baseline)
     width = max([len(r.student) for r in results] + [7])
@@ -142,6 +145,163 @@ def check_cmd(root, impl, select, out) -> None:
 
 def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
+
+
+# --- train / generate / compare: the students' lab (grader/lab/) --------------------------------
+_LAB_IMPL_HELP = ("solution, assignment, or a folder holding assignment/ (or its modules). It is imported "
+                  "into this process, not sandboxed: use it on your own code, on your own machine.")
+
+
+def _lab_defaults():
+    from .lab.config import TrainConfig
+
+    return TrainConfig()
+
+
+def _lab_errors(fn):
+    """Turn the lab's expected failures into one-line messages (no traceback)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .lab.impl import ImplError
+        from .lab.train import ConfigConflict
+
+        try:
+            return fn(*args, **kwargs)
+        except (ImplError, ConfigConflict, FileNotFoundError) as err:
+            raise click.ClickException(str(err))
+        except NotImplementedError as err:
+            raise click.ClickException(f"not implemented yet: {err} (grader check lists what is missing)")
+    return wrapper
+
+
+_D = _lab_defaults()
+
+
+@main.command("train")
+@click.option("--impl", default=None, help=f"[default: {_D.impl}] {_LAB_IMPL_HELP}")
+@click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), default=None, help=f"[default: {_D.cell}]")
+@click.option("--corpus", type=click.Path(exists=True, dir_okay=False, path_type=_Path), default=None,
+              help="Text file to train on [default: the embedded data/corpus.txt].")
+@click.option("--epochs", type=click.IntRange(1), default=None, help=f"Passes over the training sentences; the "
+              f"learning rate decays over them [default: {_D.epochs}].")
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps in all "
+              "(resume later to continue).")
+@click.option("--max-minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop after this many minutes in all; the learning rate then decays over them.")
+@click.option("--max-norm", type=float, default=None, help=f"Clip the gradient norm at X; 0: no clipping "
+              f"[default: {_D.max_norm}].")
+@click.option("--emb", type=click.IntRange(1), default=None, help=f"Embedding size E [default: {_D.emb}].")
+@click.option("--latent", type=click.IntRange(1), default=None, help=f"Hidden size H [default: {_D.latent}].")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help=f"[default: {_D.batch_size}]")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help=f"Adam's peak learning rate (warm-up, then cosine decay) [default: {_D.lr}].")
+@click.option("--seed", type=int, default=None, help=f"Initialisation and batch order [default: {_D.seed}].")
+@click.option("--maxlen", type=click.IntRange(0), default=None, help=f"Truncate sentences to this many "
+              f"characters; 0: no limit [default: {_D.maxlen}].")
+@click.option("--val-sentences", type=click.IntRange(1), default=None, help=f"Held-out sentences, at most 10% "
+              f"of the corpus [default: {_D.val_sentences}].")
+@click.option("--eval-every", type=click.IntRange(1), default=None, help=f"Validate and save every N steps "
+              f"[default: {_D.eval_every}].")
+@click.option("--monitor-every", type=click.IntRange(1), default=None, help=f"Record gates and gradient "
+              f"histograms every N steps [default: {_D.monitor_every}].")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads [default: torch's].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=None,
+              help="Run folder [default: runs/<cell>].")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from the run folder's checkpoint when there is one.")
+@click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
+              help="Also write TensorBoard logs to OUT/tb (when tensorboard is installed).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_lab_errors
+def train_cmd(out, resume, tensorboard, quiet, **options) -> None:
+    """Train the character language model, with validation, monitoring and checkpoints.
+
+    Writes OUT/checkpoint/ (safetensors + JSON), OUT/scalars.csv, OUT/histograms.csv,
+    OUT/report.png and OUT/summary.json. Run the same command again to resume; Ctrl-C stops
+    after the current step and saves. Budget options (--epochs, --max-steps, --max-minutes,
+    --eval-every, --monitor-every) may change when resuming; the others may not.
+    """
+    from .lab.train import plan_run, run_training
+
+    options = {k: v for k, v in options.items() if v is not None}
+    if "corpus" in options:
+        options["corpus"] = str(options["corpus"].resolve())
+    if options.get("maxlen") == 0:
+        options["maxlen"] = None
+    if options.get("max_norm", 1) <= 0:
+        options["max_norm"] = None
+    out = out or _Path("runs") / options.get("cell", _D.cell)
+    config, checkpoint = plan_run(run_dir=out, options=options, resume=resume)
+    run_training(config=config, run_dir=out, checkpoint=checkpoint, progress=not quiet, tensorboard=tensorboard,
+                 echo=click.echo)
+
+
+@main.command("generate")
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=_Path))
+@click.option("--start", default="", help="The beginning of the sentence (empty: a new sentence).")
+@click.option("--method", type=click.Choice(["greedy", "sample", "nucleus", "beam"]), default="sample",
+              show_default=True)
+@click.option("--k", type=click.IntRange(1), default=5, show_default=True, help="Beam width.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Nucleus mass: for --method nucleus [default: 0.9]; with --method beam, draws each "
+              "hypothesis's candidates from its nucleus.")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="Sampling temperature (sample, nucleus).")
+@click.option("--maxlen", type=click.IntRange(1), default=200, show_default=True, help="Characters at most.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-n", "count", type=click.IntRange(1), default=3, show_default=True,
+              help="Sentences to draw (sample, nucleus).")
+@click.option("--impl", default=None, help="Generate with this implementation instead of the one that "
+              "trained the checkpoint. " + _LAB_IMPL_HELP)
+@_lab_errors
+def generate_cmd(checkpoint, start, method, k, alpha, temperature, maxlen, seed, count, impl) -> None:
+    """Print sentences from a trained CHECKPOINT (a run folder, e.g. runs/lstm).
+
+    Beam search prints the k hypotheses, best first, each with its total log-probability.
+    """
+    from .lab.generate import generate_texts, load_model
+
+    loaded, model, meta = load_model(path=checkpoint, impl=impl)
+    cfg = meta["config"]
+    click.echo(f"# {cfg['cell']} E={cfg['emb']} H={cfg['latent']} from {loaded.spec}, step {meta['step']}, "
+               f"validation {meta.get('val', {}).get('bits', float('nan')):.3f} bits/char; {method}", err=True)
+    for g in generate_texts(impl=loaded, model=model, method=method, start=start, count=count, k=k, alpha=alpha,
+                            temperature=temperature, maxlen=maxlen, seed=seed):
+        click.echo(g.text if g.logprob is None else f"{g.logprob:9.2f}  {g.text}")
+
+
+@main.command("compare")
+@click.option("--impl", default="solution", show_default=True, help=_LAB_IMPL_HELP)
+@click.option("--corpus", type=click.Path(exists=True, dir_okay=False, path_type=_Path), default=None,
+              help="Text file [default: the embedded data/corpus.txt].")
+@click.option("--steps", type=click.IntRange(1), default=150, show_default=True, help="Steps per run.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Minutes per run instead of --steps (the faster cells then take more steps).")
+@click.option("--cells", default="rnn,gru,lstm", show_default=True, help="Comma-separated cells.")
+@click.option("--clip", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="The clipping threshold of the clipped runs.")
+@click.option("--emb", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--latent", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=_Path("runs/compare"),
+              show_default=True)
+@_lab_errors
+def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_size, lr, seed, out) -> None:
+    """The subject's questions in one run (about 2-3 minutes with the defaults on a laptop CPU).
+
+    RNN vs GRU vs LSTM, with and without clipping, on the same budget: validation bits per
+    character and gradient norms; one sentence per generation method; gradient explosion and
+    vanishing through time (OUT/explosion.png). Everything also goes to OUT/compare.md.
+    """
+    from .lab.compare import compare_all
+
+    compare_all(out=out, impl=impl, corpus=str(corpus.resolve()) if corpus else None, echo=click.echo,
+                cells=tuple(c.strip() for c in cells.split(",") if c.strip()), clip=clip, steps=steps,
+                minutes=minutes, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,7 +82,7 @@ def _supervise(spec: dict, chan: int, log: int, report: int, serve: Serve) -> in
     kept, dropped = _copy_output(out_r, log, pidfd, spec["limits"]["log_bytes"])
     _, status = os.waitpid(pid, 0)
     if not namespaces:
-        kill_descendants()
+        kill_leftovers(pid, spec["slot"])
     dropped += _drain(out_r, log, spec["limits"]["log_bytes"] - kept)
     if dropped:
         os.write(log, TRUNCATED.format(dropped).encode())
@@ -148,6 +148,34 @@ def _drain(out: int, log: int, room: int) -> int:
         kept, lost = _append(log, data, room)
         room -= kept
         dropped += lost
+
+
+def kill_leftovers(pgid: int, slot: int) -> None:
+    """Level "process": kill whatever the dead worker left, in three sweeps.
+
+    A sweep that reads a list of pids and kills them loses the race with a fork bomb, which refills
+    every freed slot at once. ``killpg`` and ``kill(-1)`` are atomic instead: the kernel holds the
+    task list while it signals, so no process of the group (or uid) can fork meanwhile. The
+    worker's process group catches a bomb; as root, ``kill(-1)`` from the slot's uid catches every
+    process of that uid (one worker a slot at a time); the subreaper sweep catches a ``setsid``
+    daemon when the grader is not root.
+    """
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if os.geteuid() == 0:
+        helper = os.fork()
+        if helper == 0:
+            try:
+                uid = UID_BASE + slot
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)  # every process of uid, except this helper
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
+    kill_descendants()
 
 
 def kill_descendants() -> None:

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     serve = _preload(args.entry)
     send_message(ctl, {"ready": True, "pid": os.getpid(), "import_s": time.monotonic() - started})
     _loop(ctl, serve)
+    os._exit(0)  # skip the interpreter's (and torch's) slow finalization: nothing is left to flush
 
 
 def _preload(entry: str):
