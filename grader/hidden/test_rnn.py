@@ -43,14 +43,38 @@ def _assert_state(got, expected, cell: str, what: str) -> None:
         assert_tensor(got, expected, what=what, hint=HINTS[cell])
 
 
+def _gru_other_convention(ref, x: torch.Tensor) -> torch.Tensor:
+    """PyTorch's and d2l's GRU, h' = z * h + (1 - z) * candidate: a frequent mix-up with this course's."""
+    h, hs = ref.initial_state(x.shape[1]), []
+    for x_t in x:
+        hx = torch.cat([h, x_t], dim=-1)
+        z, r = torch.sigmoid(ref.W_z(hx)), torch.sigmoid(ref.W_r(hx))
+        h = z * h + (1 - z) * torch.tanh(ref.W(torch.cat([r * h, x_t], dim=-1)))
+        hs.append(h)
+    return torch.stack(hs)
+
+
+def _forward_hint(cell: str, got, expected: torch.Tensor, ref, x: torch.Tensor) -> str:
+    """The hint for a wrong forward, naming the mistake when it is a well-known one."""
+    if type(got) is torch.Tensor and got.shape == expected.shape:
+        if torch.allclose(got[1:], expected[:-1]):
+            return "your outputs are shifted by one step: return h_1 ... h_T (the state after each input), not h_0 ... h_(T-1)"
+        if cell == "GRU" and torch.allclose(got, _gru_other_convention(ref, x)):
+            return ("you wrote PyTorch's convention h' = z * h + (1 - z) * candidate; this course's GRU is "
+                    "h' = (1 - z) * h + z * candidate")
+    return HINTS[cell] + "; forward returns h_1 ... h_T, not h_0 ... h_(T-1)"
+
+
 @cells(RNN=2, GRU=3, LSTM=3)
 def test_forward(student, cell):
     """forward returns h_1 ... h_T (T != B, dim != latent, state=None)."""
     ref, spec = _setup(cell, f"rnn/{cell}/forward")
     x = randn(f"rnn/{cell}/forward/x", 6, 2, DIM)
     got = student.run(spec, [("forward", x)]).value
-    assert_tensor(got, ref(x), what=f"{cell}.forward(x (6, 2, {DIM}))",
-                  hint=HINTS[cell] + "; forward returns h_1 ... h_T, not h_0 ... h_(T-1)")
+    expected = ref(x).detach()
+    with torch.no_grad():
+        hint = _forward_hint(cell, got, expected, ref, x)
+    assert_tensor(got, expected, what=f"{cell}.forward(x (6, 2, {DIM}))", hint=hint)
 
 
 @cells(RNN=1, GRU=2, LSTM=2)
