@@ -304,5 +304,90 @@ def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_si
                 minutes=minutes, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed)
 
 
+# --- release: the student bundle (grader/release.py) ---------------------------------------------
+@main.command("release")
+@click.argument("out", type=click.Path(file_okay=False, path_type=_Path))
+@click.option("--force", is_flag=True, help="Replace OUT if it is not empty.")
+def release_cmd(out, force) -> None:
+    """Write the bundle students get into OUT (an allow-list: stubs, public tests, corpus, README, CI).
+
+    Refuses when assignment/ is not exactly what `grader stubs` writes. Never contains solution/,
+    grader/ (hidden tests) or data/class/.
+    """
+    from .release import ReleaseError, build_release
+
+    try:
+        written = build_release(out=out, force=force)
+    except ReleaseError as err:
+        raise click.ClickException(str(err))
+    click.echo(f"wrote {len(written)} files to {out}")
+
+
+# --- nbgrader: an nbgrader course graded by the hidden suites (grader/nbgrader_bridge.py) ---------
+@main.group("nbgrader")
+def nbgrader_group() -> None:
+    """An nbgrader course whose gradebook is filled by this grader (needs the `nbgrader` extra)."""
+
+
+def _need_nbgrader() -> None:
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:
+        raise click.ClickException("nbgrader is not installed: pip install -c constraints.txt -e '.[nbgrader]'")
+
+
+@nbgrader_group.command("init")
+@click.argument("course_dir", type=click.Path(file_okay=False, path_type=_Path))
+@click.option("--assignment", default="tme5", show_default=True, help="The nbgrader assignment name.")
+@click.option("--course-id", default="amal-tme5", show_default=True, help="nbgrader's course id.")
+@click.option("--duedate", default=None, help="Due date recorded in the gradebook, e.g. '2025-03-01 23:59:00 UTC'.")
+def nbgrader_init_cmd(course_dir, assignment, course_id, duedate) -> None:
+    """Create COURSE_DIR: config, source/ (notebook + stubs + public tests), gradebook, release/."""
+    from .nbgrader_bridge import init_course
+
+    _need_nbgrader()
+    try:
+        init_course(course_dir=course_dir, assignment=assignment, course_id=course_id, duedate=duedate)
+    except (FileExistsError, RuntimeError) as err:
+        raise click.ClickException(str(err))
+    click.echo(f"course ready in {course_dir}: release/{assignment}/ is what students get; "
+               f"collect submissions into submitted/<student>/{assignment}/, then "
+               f"`grader nbgrader autograde {course_dir} {assignment}`")
+
+
+@nbgrader_group.command("autograde")
+@click.argument("course_dir", type=click.Path(exists=True, file_okay=False, path_type=_Path))
+@click.argument("assignment")
+@click.option("--student", "students", multiple=True, help="Only this student (repeat for several).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Submissions graded in parallel.")
+@click.option("--isolation", type=click.Choice(["auto", "namespaces", "process"]), default="auto", show_default=True,
+              help="auto: Linux namespaces when the machine allows them, else a limited plain process.")
+@click.option("--budget", type=float, default=600.0, show_default=True, help="Seconds for one whole submission.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def nbgrader_autograde_cmd(course_dir, assignment, students, jobs, isolation, budget, quiet) -> None:
+    """Grade submitted/<student>/ASSIGNMENT/ with the hidden suites; scores go to gradebook.db.
+
+    Resumable (records in COURSE_DIR/.grader/ASSIGNMENT/). Then `nbgrader export` and formgrader
+    show the scores per part; feedback/<student>/ASSIGNMENT/ holds the HTML feedback.
+    """
+    from .nbgrader_bridge import autograde
+
+    _need_nbgrader()
+    try:
+        results = autograde(course_dir=course_dir, assignment=assignment, students=list(students) or None,
+                            jobs=jobs, isolation=isolation, budget=budget, progress=not quiet)
+    except (ValueError, LookupError) as err:
+        raise click.ClickException(str(err))
+    if not results:
+        raise click.ClickException(f"nothing to grade: no {course_dir}/submitted/<student>/{assignment}/ folder")
+    for r in results:
+        click.echo(f"{r.student:<20}  {r.score:>7g} / {r.max_score:g}  {r.status}")
+    failed = [r.student for r in results if r.status == "infra_error"]
+    if failed:
+        raise click.ClickException(f"not graded (infrastructure error, run again): {', '.join(failed)}")
+    click.echo(f"{len(results)} submissions recorded in {course_dir / 'gradebook.db'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,22 +1,10 @@
-"""What a process forked from the zygote does before any student code runs.
+"""What a worker does to itself, right after its supervisor forked it, before any student code runs.
 
-NOTE [ two processes a worker ]
-Each worker is two processes, both forked from the zygote (see :mod:`grader.zygote`):
-
-- the *supervisor* runs only our code. It enters a new PID namespace (level "namespaces") or
-  becomes a child subreaper (level "process"), forks the worker, copies the worker's stdout and
-  stderr into the grader's log file up to ``log_bytes`` (a flood costs the grader no disk), and when
-  the worker is gone it makes sure nothing the worker started is left, then exits. The grader waits
-  for the supervisor's exit: after it, no process of that worker exists, so the slot's uid (and its
-  ``RLIMIT_NPROC``) is free for the next submission.
-- the *worker* confines itself and then calls the serve entry (``grader.worker.serve``): new mount,
-  network, IPC and UTS namespaces and a private file tree (:mod:`grader.rootfs`), or a private
-  directory; resource limits; an unprivileged uid per slot when running as root, no capabilities,
-  ``no_new_privs``; a minimal environment; only the channel as descriptor 3.
-
-In a PID namespace the worker is pid 1: when it dies the kernel kills everything else in the
-namespace, and its exit completes only once they are all gone, so a ``setsid`` daemon dies with it.
-In level "process" the supervisor is the subreaper of every orphan and kills them itself.
+New mount, network, IPC and UTS namespaces and a private file tree (:mod:`grader.rootfs`), or, in
+level "process", a private folder fenced by Landlock (:mod:`grader.landlock`); resource limits; an
+unprivileged uid per slot when the grader is root, no capability, ``no_new_privs``; a minimal
+environment; descriptors 0-2 (stdin from /dev/null, stdout and stderr into the supervisor's capped
+pipe) and the channel as 3, nothing else. The supervisor's side is :mod:`grader.supervisor`.
 """
 from __future__ import annotations
 
@@ -25,195 +13,28 @@ import json
 import os
 import resource
 import signal
-import shutil
-import select
 import socket
 import sys
 import tempfile
 from typing import Callable, NoReturn
 
-from . import rootfs
+from . import landlock, rootfs
 from . import syscalls as sc
-
-UID_BASE = 61000  # a slot's worker runs as uid = gid = UID_BASE + slot when the grader is root
+from .slots import UID_BASE
 WORKER_PATH = "/usr/bin:/bin"
-TRUNCATED = "\n[output truncated: {} more bytes not kept]\n"
 _CHANNEL, _REPORT = 3, 4  # the worker's descriptors: 0-2 stdio, 3 the channel, 4 the setup report
 
 Serve = Callable[[socket.socket, str], None]
 
 
-def supervise(spec: dict, chan: int, log: int, report: int, serve: Serve) -> NoReturn:
-    """Entry of the supervisor, just forked from the zygote. Never returns."""
-    code = 70
-    try:
-        code = _supervise(spec, chan, log, report, serve)
-    except BaseException as exc:  # noqa: BLE001 - a forked child must never return into the zygote
-        _report(report, {"error": f"supervisor: {type(exc).__name__}: {exc}"})
-    finally:
-        os._exit(code)
 
-
-def _supervise(spec: dict, chan: int, log: int, report: int, serve: Serve) -> int:
-    zygote = os.getppid()
-    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != zygote:  # the zygote died before the line above
-        return 70
-    os.setsid()
-    close_fds_except({0, 1, 2, chan, log, report})
-    namespaces = spec["isolation"] == "namespaces"
-    private = None
-    if namespaces:
-        _enter_pid_namespace()
-    else:
-        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        private = _private_dir(spec["slot"])
-    out_r, out_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(out_r)
-        os.close(log)
-        _worker(spec, chan, out_w, report, private, serve)
-    os.close(out_w)
-    os.close(chan)
-    pidfd = os.pidfd_open(pid)
-    _report(report, {"inner": pid}, [pidfd])
-    os.close(report)
-    kept, dropped = _copy_output(out_r, log, pidfd, spec["limits"]["log_bytes"])
-    _, status = os.waitpid(pid, 0)
-    if not namespaces:
-        kill_leftovers(pid, spec["slot"])
-    dropped += _drain(out_r, log, spec["limits"]["log_bytes"] - kept)
-    if dropped:
-        os.write(log, TRUNCATED.format(dropped).encode())
-    if private:
-        shutil.rmtree(private, ignore_errors=True)
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
-
-
-def _enter_pid_namespace() -> None:
-    """New PID namespace for the children; as non-root also a user namespace that maps only us."""
-    uid, gid = os.geteuid(), os.getegid()
-    sc.unshare(sc.CLONE_NEWPID | (sc.CLONE_NEWUSER if uid else 0))
-    if uid:
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
-
-
-def _private_dir(slot: int) -> str:
-    path = tempfile.mkdtemp(prefix=f"worker{slot}-", dir=os.getcwd())
-    if os.geteuid() == 0:
-        os.chown(path, UID_BASE + slot, UID_BASE + slot)
-    return path
-
-
-def _copy_output(out: int, log: int, pidfd: int, cap: int) -> tuple[int, int]:
-    """Copy the worker's output into ``log`` (at most ``cap`` bytes) until the worker exits."""
-    kept = dropped = 0
-    fds = [out, pidfd]
-    while True:
-        ready, _, _ = select.select(fds, [], [])
-        if out in ready:
-            data = os.read(out, 1 << 16)
-            if not data:
-                fds.remove(out)  # every writer is gone; wait for the exit itself
-            else:
-                k, d = _append(log, data, cap - kept)
-                kept, dropped = kept + k, dropped + d
-        if pidfd in ready:
-            return kept, dropped
-
-
-def _append(log: int, data: bytes, room: int) -> tuple[int, int]:
-    take = data[: max(room, 0)]
-    view = memoryview(take)
-    while view:
-        view = view[os.write(log, view):]
-    return len(take), len(data) - len(take)
-
-
-def _drain(out: int, log: int, room: int) -> int:
-    """What is left in the pipe once every writer is dead; returns the bytes dropped."""
-    os.set_blocking(out, False)
-    dropped = 0
-    while True:
-        try:
-            data = os.read(out, 1 << 16)
-        except BlockingIOError:
-            return dropped  # a writer is still alive (it cannot be, but never hang on it)
-        if not data:
-            return dropped
-        kept, lost = _append(log, data, room)
-        room -= kept
-        dropped += lost
-
-
-def kill_leftovers(pgid: int, slot: int) -> None:
-    """Level "process": kill whatever the dead worker left, in three sweeps.
-
-    A sweep that reads a list of pids and kills them loses the race with a fork bomb, which refills
-    every freed slot at once. ``killpg`` and ``kill(-1)`` are atomic instead: the kernel holds the
-    task list while it signals, so no process of the group (or uid) can fork meanwhile. The
-    worker's process group catches a bomb; as root, ``kill(-1)`` from the slot's uid catches every
-    process of that uid (one worker a slot at a time); the subreaper sweep catches a ``setsid``
-    daemon when the grader is not root.
-    """
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if os.geteuid() == 0:
-        helper = os.fork()
-        if helper == 0:
-            try:
-                uid = UID_BASE + slot
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)  # every process of uid, except this helper
-            finally:
-                os._exit(0)
-        os.waitpid(helper, 0)
-    kill_descendants()
-
-
-def kill_descendants() -> None:
-    """SIGKILL every descendant of this subreaper and reap them, until none is left.
-
-    A killed process's children are re-parented to us, so each round sees the next generation;
-    ``RLIMIT_NPROC`` bounds how many rounds a fork bomb can force.
-    """
-    while True:
-        for pid in _children():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            return
-
-
-def _children() -> list[int]:
-    pids: list[int] = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children") as f:
-            pids.extend(int(p) for p in f.read().split())
-    return pids
-
-
-# ---------------------------------------------------------------------------------------------
-# the worker
-
-
-def _worker(spec: dict, chan: int, out: int, report: int, private: str | None, serve: Serve) -> NoReturn:
-    where = [report]  # the report socket's descriptor: moves to _REPORT once the fds are arranged
+def run_worker(spec: dict, chan: int, out: int, setup: int, private: str | None, serve: Serve) -> NoReturn:
+    """Entry of the worker: confine, report "ready" on ``setup``, serve. Never returns."""
+    where = [setup]  # the report socket's descriptor: moves to _REPORT once the fds are arranged
     try:
         root = _confine(spec, chan, out, where, private)
     except BaseException as exc:  # noqa: BLE001
-        _report(where[0], {"error": f"{type(exc).__name__}: {exc}"})
+        report(where[0], {"error": f"{type(exc).__name__}: {exc}"})
         os._exit(71)
     code = 0
     try:
@@ -240,6 +61,7 @@ def _confine(spec: dict, chan: int, out: int, where: list[int], private: str | N
     arrange_fds([devnull, out, out, chan, where[0]])
     where[0] = _REPORT
     limits, slot = spec["limits"], spec["slot"]
+    fence = None  # level "process": a Landlock ruleset, where the kernel has Landlock
     if spec["isolation"] == "namespaces":
         sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWNET | sc.CLONE_NEWIPC | sc.CLONE_NEWUTS)
         rootfs.enter(spec["newroot"], spec["package"], limits["tmp_bytes"])
@@ -249,11 +71,14 @@ def _confine(spec: dict, chan: int, out: int, where: list[int], private: str | N
         home, root = private, os.path.join(private, "submission")
         os.mkdir(root, 0o755)
         rootfs.copy_tree(spec["package"], root)
+        fence = landlock.build(rootfs.readable_paths(), [private], [f"/dev/{d}" for d in rootfs.DEVICES])
     os.chdir(home)
     set_limits(limits)
     drop_privileges(slot)
+    if fence is not None:
+        landlock.enforce(fence)
     _reset_process(home)
-    _report(_REPORT, {"ready": True})
+    report(_REPORT, {"ready": True, "landlock": fence[1] if fence else 0})
     os.close(_REPORT)
     return root
 
@@ -335,7 +160,7 @@ def _reset_process(home: str) -> None:
         torch.set_num_threads(1)
 
 
-def _report(fd: int, message: dict, fds: list[int] | None = None) -> None:
+def report(fd: int, message: dict, fds: list[int] | None = None) -> None:
     """One message to the zygote on the setup socket (SOCK_SEQPACKET); errors are ignored."""
     try:
         sock = socket.socket(fileno=os.dup(fd))

@@ -31,6 +31,8 @@ def enter(newroot: str, package: str, tmp_bytes: int) -> None:
     """Build the tree on the (empty) directory ``newroot``, then make it this process's ``/``."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)  # nothing we mount leaks back to the host
     sc.mount("tmpfs", newroot, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    _mkdir(newroot, "/tmp")  # first, so that an interpreter living under /tmp is bound on top of it
+    sc.mount("tmpfs", newroot + "/tmp", "tmpfs", _SAFE, f"size={tmp_bytes},nr_inodes=16384,mode=1777")
     code_dirs = python_dirs()
     links = []
     for path in [*code_dirs, *SYSTEM_PATHS]:
@@ -45,8 +47,6 @@ def enter(newroot: str, package: str, tmp_bytes: int) -> None:
     _devices(newroot)
     _mkdir(newroot, "/proc")
     sc.mount("proc", newroot + "/proc", "proc", _SAFE)
-    _mkdir(newroot, "/tmp")
-    sc.mount("tmpfs", newroot + "/tmp", "tmpfs", _SAFE, f"size={tmp_bytes},nr_inodes=16384,mode=1777")
     _submission(package, newroot)
     sc.mount(None, newroot, None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV)
     _pivot(newroot)
@@ -75,6 +75,20 @@ def python_dirs() -> list[str]:
         keep.append(path)
     keep.sort()
     return [p for i, p in enumerate(keep) if not any(p.startswith(q + os.sep) for q in keep[:i])]
+
+
+def readable_paths() -> list[str]:
+    """What a level-"process" worker may read under Landlock: what the namespaced tree holds.
+
+    Landlock cannot carve a hole in an allowed folder, so a site-packages that holds one of our
+    packages is allowed entry by entry, without them.
+    """
+    paths: list[str] = []
+    for folder in python_dirs():
+        names = set(os.listdir(folder))
+        secret = {n for n in names if n.removesuffix(".py") in SECRET_NAMES}
+        paths += [os.path.join(folder, n) for n in sorted(names - secret)] if secret else [folder]
+    return [*paths, *SYSTEM_PATHS, "/proc"]
 
 
 def _project_root() -> str | None:

@@ -18,7 +18,8 @@ Protocol on the control socket (``SOCK_SEQPACKET``: one JSON object a packet, de
   ``{"ok": false, "error": "..."}``.
 
 The zygote exits when the grader closes the control socket; its supervisors die with it
-(``PR_SET_PDEATHSIG``), and their workers with them.
+(``PR_SET_PDEATHSIG``), and their workers with them. :class:`Zygote` is the grader's handle; the
+rest of the module runs in the zygote process. Neither imports torch at import time.
 """
 from __future__ import annotations
 
@@ -30,11 +31,86 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 MAX_MESSAGE = 1 << 16
 SETUP_TIMEOUT = 30.0  # seconds a fork has to report the worker confined
+START_TIMEOUT = 300.0  # a fresh interpreter importing torch on a loaded machine
+FORK_TIMEOUT = 60.0
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}  # all a zygote inherits
+
+
+class ZygoteError(Exception):
+    """The zygote could not be started."""
+
+
+class ZygoteDied(ZygoteError):
+    """The zygote is gone (or stopped answering); start another."""
+
+
+class Zygote:
+    """The grader's handle on one zygote process and its control socket."""
+
+    def __init__(self, workdir: Path, stderr_path: Path, entry: str):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        command = [sys.executable, "-I", "-m", "grader.zygote", "--fd", str(theirs.fileno()), "--entry", entry]
+        try:
+            with open(stderr_path, "wb") as err:
+                self.proc = subprocess.Popen(
+                    command, pass_fds=(theirs.fileno(),), cwd=workdir, env=ENV, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        except OSError as exc:
+            ours.close()
+            raise ZygoteError(f"cannot start the zygote: {exc}") from None
+        finally:
+            theirs.close()
+        try:
+            hello, _ = recv_message(ours, timeout=START_TIMEOUT)
+        except (TimeoutError, OSError, ValueError):
+            hello = None
+        if not hello or not hello.get("ready"):
+            self.close()
+            raise ZygoteError(f"the zygote did not start: {_tail(stderr_path)}")
+        self.import_s = float(hello.get("import_s", 0.0))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self, spec: dict, fds: list[int]) -> tuple[dict, list[int]]:
+        """Ask for one worker: (reply, [supervisor pidfd, worker pidfd]). Raises :class:`ZygoteDied`."""
+        try:
+            send_message(self.sock, spec, fds)
+            reply, got = recv_message(self.sock, maxfds=2, timeout=FORK_TIMEOUT)
+        except TimeoutError:
+            self.close()
+            raise ZygoteDied(f"no answer within {FORK_TIMEOUT:.0f} s") from None
+        except OSError as exc:
+            raise ZygoteDied(str(exc)) from None
+        if reply is None:
+            raise ZygoteDied("the zygote exited")
+        return reply, got
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close the control socket (the zygote exits on it) and wait for the process."""
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - size))
+            return f.read().decode(errors="replace")
+    except OSError as exc:
+        return f"(no stderr: {exc})"
 
 
 def send_message(sock: socket.socket, message: dict, fds: list[int] | tuple[int, ...] = ()) -> None:
@@ -92,7 +168,7 @@ def _preload(entry: str):
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
-    from . import confine, rootfs  # noqa: F401
+    from . import confine, landlock, rootfs, supervisor  # noqa: F401
 
     module, _, function = entry.partition(":")
     entry_module = importlib.import_module(module)
@@ -134,10 +210,17 @@ def _fork_worker(spec: dict, fds: list[int], serve) -> tuple[dict, list[int]]:
         return {"ok": False, "error": f"expected 2 descriptors, got {len(fds)}"}, []
     chan, log = fds
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        for sock in (mine, theirs):
+            sock.close()
+        for fd in fds:
+            os.close(fd)
+        return {"ok": False, "error": f"fork: {exc}"}, []
     if pid == 0:  # the supervisor: never returns
         try:
-            from .confine import supervise
+            from .supervisor import supervise
 
             supervise(spec, chan, log, theirs.fileno(), serve)
         finally:
@@ -147,7 +230,7 @@ def _fork_worker(spec: dict, fds: list[int], serve) -> tuple[dict, list[int]]:
     os.close(log)
     theirs.close()
     try:
-        worker, worker_fd, error = _await_setup(mine)
+        worker, worker_fd, error, landlock = _await_setup(mine)
     finally:
         mine.close()
     if error is not None:
@@ -156,29 +239,32 @@ def _fork_worker(spec: dict, fds: list[int], serve) -> tuple[dict, list[int]]:
         if worker_fd is not None:
             os.close(worker_fd)
         return {"ok": False, "error": error}, []
-    return {"ok": True, "pid": worker, "supervisor": pid}, [pidfd, worker_fd]
+    return {"ok": True, "pid": worker, "supervisor": pid, "landlock": landlock}, [pidfd, worker_fd]
 
 
-def _await_setup(sock: socket.socket) -> tuple[int | None, int | None, str | None]:
-    """Wait for the supervisor's pidfd of the worker and the worker's "ready" (in either order)."""
+def _await_setup(sock: socket.socket) -> tuple[int | None, int | None, str | None, int]:
+    """Wait for the supervisor's pidfd of the worker and the worker's "ready" (in either order).
+
+    Returns (worker pid, its pidfd, an error or None, the Landlock ABI the worker enforces).
+    """
     deadline = time.monotonic() + SETUP_TIMEOUT
-    worker = worker_fd = None
-    ready = False
-    while worker_fd is None or not ready:
+    worker = worker_fd = ready = None
+    while worker_fd is None or ready is None:
         try:
             message, fds = recv_message(sock, maxfds=1, timeout=deadline - time.monotonic())
         except TimeoutError:
-            return worker, worker_fd, f"the worker was not ready within {SETUP_TIMEOUT:.0f} s"
+            return worker, worker_fd, f"the worker was not ready within {SETUP_TIMEOUT:.0f} s", 0
         if message is None:
-            return worker, worker_fd, "the worker exited during its setup"
+            return worker, worker_fd, "the worker exited during its setup", 0
         if "error" in message:
             for fd in fds:
                 os.close(fd)
-            return worker, worker_fd, str(message["error"])
+            return worker, worker_fd, str(message["error"]), 0
         if "inner" in message and len(fds) == 1:
             worker, worker_fd = int(message["inner"]), fds[0]
-        ready = ready or bool(message.get("ready"))
-    return worker, worker_fd, None
+        if message.get("ready"):
+            ready = message
+    return worker, worker_fd, None, int(ready.get("landlock", 0))
 
 
 if __name__ == "__main__":

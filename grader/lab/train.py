@@ -45,6 +45,7 @@ class RunResult:
     run_dir: Path
     step: int
     epoch: int
+    epochs_done: float  # whole epochs plus the fraction of the current one
     stopped: str  # "finished", "max-steps", "max-minutes", "interrupted", "nothing to do"
     val: dict  # the last validation: {"nats", "bits", "chars"}
     elapsed_s: float
@@ -56,13 +57,15 @@ def plan_run(*, run_dir: Path, options: dict, resume: bool) -> tuple[TrainConfig
     """The configuration to train with, and the checkpoint to resume from (None: a fresh run).
 
     ``options`` are the settings given explicitly. On resumption the checkpoint's configuration
-    is kept; budget options (epochs, steps, minutes …) may change, others must agree with it.
+    is kept; budget options (epochs, steps, minutes …) may change, others must agree with it. The
+    stop limits (``max_steps``, ``max_minutes``) apply only when given again: run the same command
+    to resume the same run.
     """
     folder = find_checkpoint(run_dir) if resume else None
     if folder is None:
         return TrainConfig(**options), None
     saved = TrainConfig.from_dict(read_meta(folder)["config"])
-    wanted = TrainConfig.from_dict({**saved.to_dict(), **options})
+    wanted = TrainConfig.from_dict({**saved.to_dict(), "max_steps": None, "max_minutes": None, **options})
     conflicts = saved.run_differences(wanted)
     if conflicts:
         raise ConfigConflict(f"{run_dir} holds a run with other settings ({'; '.join(conflicts)}): "
@@ -161,6 +164,7 @@ class _Run:
         if self.step % c.monitor_every == 0:
             log_gates(logger=log, gates=self._gates(), step=self.step)
             log_gradients(logger=log, model=self.model, step=self.step)
+            log.flush()  # the CSV files can be watched during training
         if self.step % c.eval_every == 0:
             self._validate()
             self._save()
@@ -211,7 +215,9 @@ class _Run:
                               title=f"{c.cell.upper()} E={c.emb} H={c.latent} B={c.batch_size} "
                                     f"clip={c.max_norm} ({self.impl.spec}) on {c.corpus_path.name}")
         session = time.perf_counter() - self.session_start
-        result = RunResult(run_dir=self.run_dir, step=self.step, epoch=self.loader.epoch, stopped=stopped,
+        done = self.loader.epoch + self.loader.position / len(self.loader.batches)
+        result = RunResult(run_dir=self.run_dir, step=self.step, epoch=self.loader.epoch, epochs_done=done,
+                           stopped=stopped,
                            val=self.val, elapsed_s=self.elapsed(),
                            tokens_per_s=self.loader.tokens / session if session > 0 else 0.0, report=report)
         summary = {**{k: v for k, v in result.__dict__.items() if k not in ("run_dir", "report")},
@@ -244,8 +250,8 @@ def _greedy_sample(impl: Impl, model, maxlen: int = 80) -> str:
 
 
 def _echo(progress: bool, echo):
-    """Lines printed above the progress bar instead of through it."""
-    if not progress or echo is not print:
+    """Lines printed above the progress bar (through ``tqdm.write``) instead of through it."""
+    if not progress:
         return echo
     from tqdm.auto import tqdm
 

@@ -3,11 +3,12 @@
 Each test writes a small student package whose function performs one attack, runs it through the
 real worker (``grader.worker.serve``) with a "run" request, and checks the effect from the grader's
 side. One warm Launcher per isolation level is shared by the module, so torch is imported once per
-level. Workers use slots 40-43 (uids 61040-61043 as root) so that other test runs on the same
-machine, which use the low slots, do not share their process limit.
+level. Workers prefer slots 40-45 (uids 61040-61045 as root), away from the low slots other runs
+on the same machine prefer; a held slot is skipped anyway (grader.slots).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -20,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import grader
-from grader import wire
-from grader.confine import UID_BASE
+from grader import landlock, rootfs, syscalls, wire
+from grader.slots import UID_BASE
 from grader.sandbox import InfraError, Launcher, Limits, WorkerDied, WorkerTimeout
 
 ROOT = Path(grader.__file__).resolve().parents[1]  # the project checkout
@@ -31,6 +32,7 @@ SLOTS = {"namespaces": 40, "process": 42}  # the next slot of each is used for a
 LIMITS = Limits(call_timeout=20.0, cpu_seconds=60, memory_bytes=2 << 30, file_size_bytes=4 << 20,
                 processes=32, tmp_bytes=8 << 20, log_bytes=16 << 10)
 IS_ROOT = os.geteuid() == 0
+LANDLOCK = landlock.abi()
 
 _PROBE = """
 import ctypes, os, sys
@@ -105,8 +107,8 @@ def ping(worker) -> dict:
     return answer
 
 
-def uid_of(launcher: Launcher, offset: int = 0) -> int:
-    return UID_BASE + launcher.slot + offset
+def uid_of(worker) -> int:
+    return UID_BASE + worker.slot
 
 
 def pids_of_uid(uid: int) -> list[int]:
@@ -180,10 +182,10 @@ def test_dead_zygote_is_restarted(ns_launcher, tmp_path):
 @needs_root
 def test_worker_is_unprivileged(launcher, tmp_path):
     with launcher.start(package(tmp_path, "def f():\n    return 0\n")) as worker:
-        assert ping(worker)["uid"] == uid_of(launcher)
+        assert ping(worker)["uid"] == uid_of(worker) != 0
         with open(f"/proc/{worker.pid}/status") as f:
             status = dict(line.split(":", 1) for line in f)
-    assert int(status["Uid"].split()[0]) == uid_of(launcher)
+    assert int(status["Uid"].split()[0]) == uid_of(worker)
     assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
     assert status["NoNewPrivs"].strip() == "1"
 
@@ -270,6 +272,71 @@ def test_project_checkout_is_not_visible(ns_launcher, tmp_path):
     assert set(seen["imports"].values()) == {"ModuleNotFoundError"}, seen["imports"]
 
 
+FENCE_ATTACK = """
+import importlib, os
+
+def f(root):
+    seen = {}
+    for label, action in (
+        ("list project", lambda: os.listdir(root)),
+        ("read pyproject", lambda: open(os.path.join(root, "pyproject.toml")).read()),
+        ("read solution", lambda: os.listdir(os.path.join(root, "solution"))),
+        ("import solution.loss", lambda: importlib.import_module("solution.loss")),
+        ("list /", lambda: os.listdir("/")),
+        ("write /tmp", lambda: open("/tmp/sandbox-escape-" + str(os.getpid()), "w").close()),
+        ("list zygote folder", lambda: os.listdir("..")),
+        ("write own folder", lambda: open("mine.txt", "w").write("ok")),
+    ):
+        try:
+            action()
+            seen[label] = "allowed"
+        except Exception as exc:
+            seen[label] = type(exc).__name__
+    return seen
+"""
+
+
+def test_landlock_fences_process_level(proc_launcher, tmp_path):
+    if LANDLOCK < 1:
+        pytest.skip("this kernel has no Landlock: level process shares the host's files (see grader/landlock.py)")
+    with proc_launcher.start(package(tmp_path, FENCE_ATTACK)) as worker:
+        assert worker.landlock == LANDLOCK
+        seen = call(worker, str(ROOT))
+    allowed = {k for k, v in seen.items() if v == "allowed"}
+    assert allowed == {"write own folder"}, seen
+
+
+@needs_root
+def test_our_packages_inside_site_packages_are_masked(tmp_path):
+    """A non-editable install puts solution/, grader/ (with hidden/) and tests into site-packages."""
+    site = tmp_path / "venv" / "site-packages"
+    for path, text in (("solution/loss.py", "SECRET"), ("grader/hidden/test_x.py", "SECRET"),
+                       ("tests.py", "SECRET"), ("other/ok.py", "fine")):
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text(text)
+    newroot = tmp_path / "newroot"
+    newroot.mkdir()
+    pkg = package(tmp_path, "X = 1\n")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # build the tree in a throwaway child: it gets its own mount namespace
+        try:
+            sys.path.append(str(site))
+            syscalls.unshare(syscalls.CLONE_NEWNS)
+            rootfs.enter(str(newroot), str(pkg), 1 << 20)
+            seen = {"solution": os.listdir(site / "solution"), "grader": os.listdir(site / "grader"),
+                    "tests.py": (site / "tests.py").read_text(), "other": (site / "other/ok.py").read_text(),
+                    "package": (Path(rootfs.SUBMISSION) / "assignment/attack.py").read_text()}
+            os.write(write_end, json.dumps(seen).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        seen = json.loads(f.read() or b"{}")
+    os.waitpid(pid, 0)
+    assert seen == {"solution": [], "grader": [], "tests.py": "", "other": "fine", "package": "X = 1\n"}
+
+
 NET_ATTACK = """
 import socket
 
@@ -289,19 +356,22 @@ def f(port):
 """
 
 
-def test_network_unreachable(ns_launcher, tmp_path):
+def test_network_unreachable(launcher, tmp_path):
+    if launcher.isolation == "process" and LANDLOCK < 4:
+        pytest.skip(f"level process fences TCP only with Landlock ABI 4 (Linux 6.7); this kernel has {LANDLOCK}")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     listener.setblocking(False)
     try:
-        with ns_launcher.start(package(tmp_path, NET_ATTACK)) as worker:
+        with launcher.start(package(tmp_path, NET_ATTACK)) as worker:
             result = call(worker, listener.getsockname()[1])
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody reached the grader's loopback
     finally:
         listener.close()
-    assert result["interfaces"] == ["lo"]
+    if launcher.isolation == "namespaces":
+        assert result["interfaces"] == ["lo"]  # an empty network namespace
     assert result["127.0.0.1"] != "connected" and result["1.1.1.1"] != "connected", result
 
 
@@ -336,6 +406,34 @@ def test_cannot_signal_grader_or_another_worker(launcher, tmp_path):
         assert call(other) == 5  # the other worker survived
     finally:
         other.close()
+
+
+@needs_root
+def test_a_slot_is_held_by_one_worker_at_a_time(ns_launcher, proc_launcher, tmp_path):
+    pkg = package(tmp_path, "def f():\n    return 0\n")
+    first = ns_launcher.start(pkg, slot=44)
+    try:
+        with proc_launcher.start(pkg, slot=44) as second:  # another grader asks for the same slot
+            assert second.slot != first.slot == 44
+            assert ping(second)["uid"] == uid_of(second)
+    finally:
+        first.close()
+    with proc_launcher.start(pkg, slot=44) as third:  # free again once closed
+        assert third.slot == 44
+
+
+@needs_root
+def test_stale_process_of_a_slot_is_killed(proc_launcher, tmp_path):
+    """A process left with a slot's uid (by a grader killed mid-run) would eat its process limit."""
+    stale = subprocess.Popen(["sleep", "300"], user=UID_BASE + 45, group=UID_BASE + 45, extra_groups=[])
+    try:
+        with proc_launcher.start(package(tmp_path, "def f():\n    return 0\n"), slot=45) as worker:
+            assert worker.slot == 45
+            assert stale.wait(timeout=10) == -9
+    finally:
+        if stale.poll() is None:
+            stale.kill()
+            stale.wait()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,8 +483,8 @@ def f():
 
 @needs_root
 def test_setsid_daemon_does_not_survive_close(launcher, tmp_path):
-    uid = uid_of(launcher)
     worker = launcher.start(package(tmp_path, DAEMON_ATTACK))
+    uid = uid_of(worker)
     assert call(worker) is True
     before = pids_of_uid(uid)
     assert len(before) >= 2, before  # the worker and its daemon
@@ -417,8 +515,8 @@ def f():
 
 @needs_root
 def test_fork_bomb_is_contained(launcher, tmp_path):
-    uid = uid_of(launcher)
     with launcher.start(package(tmp_path, BOMB_ATTACK)) as worker:
+        uid = uid_of(worker)
         started = call(worker)
         assert started < LIMITS.processes
         assert len(pids_of_uid(uid)) <= LIMITS.processes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.stubgen import MarkerError, check_stubs, collect_regions, generate_stubs, parse_regions, size_hint
+from grader.stubgen import STUB_SEP, MarkerError, check_stubs, collect_regions, generate_stubs, parse_regions, size_hint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -284,5 +284,21 @@ def test_every_graded_function_of_the_stubs_raises_with_its_hint(monkeypatch, fr
         with pytest.raises(NotImplementedError) as err:
             call()
         message = str(err.value)
+        hint, optional, _ = region.hint.partition(STUB_SEP)
+        if optional:  # an optional region falls back on provided behaviour, itself still to write
+            assert "NotImplementedError" not in region.stub_line and hint.strip() in region.stub_line
+            continue
         assert message.startswith(f"{region.qualname}: ") and region.hint in message, (
             f"expected the NotImplementedError of {region.qualname} to carry its hint {region.hint!r} but got {message!r}")
+
+
+def test_optional_region_stubs_to_its_statement(tmp_path):
+    """``<hint> | stub: <statement>``: the region becomes that statement, the hint a comment."""
+    text = ("class A:\n    def f(self, x):\n        return x\n\n\nclass B(A):\n    def f(self, x):\n"
+            "        # BEGIN SOLUTION: a faster f | stub: return super().f(x)\n        y = x * 1\n        return y\n"
+            "        # END SOLUTION\n")
+    sol = write_package(tmp_path / "solution", {"__init__.py": "", "m.py": text})
+    generate_stubs(solution_dir=sol, assignment_dir=tmp_path / "assignment")
+    stub = (tmp_path / "assignment" / "m.py").read_text()
+    assert "        return super().f(x)  # optional: a faster f (~2 lines)\n" in stub
+    assert "NotImplementedError" not in stub and "y = x * 1" not in stub

@@ -201,9 +201,11 @@ STUDENT_BUGS: list[Spec] = [
     Spec("nucleus_strict_cumsum", (Edit("generation.py", _NUCLEUS_KEEP,
                                         "    keep_sorted = sorted_probs.cumsum(dim=-1) < alpha"),),
          ("nucleus",), NUCLEUS, "strict cumsum < alpha: the crossing symbol excluded, NaN when p_max >= alpha"),
+    # generate_beam draws its nucleus candidates from the student's own nucleus_probs, so a wrong
+    # nucleus can cost the beam's nucleus test too (reported to the lead; not patched yet).
     Spec("nucleus_ascending_sort", (Edit("generation.py", "sorted_probs, order = probs.sort(dim=-1, descending=True)",
                                          "sorted_probs, order = probs.sort(dim=-1)"),),
-         ("nucleus",), NUCLEUS, "ascending sort: keeps the least probable symbols"),
+         ("nucleus", "beam"), NUCLEUS + BEAM, "ascending sort: keeps the least probable symbols"),
     Spec("nucleus_mask_not_applied", (Edit("generation.py", "kept = probs * keep", "kept = probs"),),
          ("nucleus",), NUCLEUS, "the mask computed but never applied"),
     # ---- gradients ----------------------------------------------------------------------------
@@ -372,10 +374,17 @@ EXTRA: list[Spec] = [
     Spec("nucleus_unsorted_scatter", (Edit("generation.py",
                                            "keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)",
                                            "keep = keep_sorted  # left in sorted order"),),
-         ("nucleus",), NUCLEUS, "the mask is applied in sorted order, not scattered back"),
+         ("nucleus", "beam"), NUCLEUS + BEAM, "the mask is applied in sorted order, not scattered back (beam: see above)"),
 ]
 
 BUGS: list[Spec] = STUDENT_BUGS + EXTRA
 
 # Bugs the hidden suites do not catch yet (see the report to the lead; xfail(strict=True) meanwhile).
-KNOWN_MISSES: list[str] = []
+KNOWN_MISSES: list[str] = [
+    "beam_multiplies_probabilities",  # every beam test has float64 tables and <= 25 steps: no underflow
+    "beam_skips_context",  # the beam tests with a multi-character start use Markov tables (S = 1)
+    "beam_ignores_nucleus",  # test_nucleus_candidates: the top-k ids happen to lie in the nucleus
+    "generate_nucleus_ignores_temperature",  # nucleus sampling is only tested at temperature 1
+    "gradient_norms_transposed",  # only symmetric matrices are tested, where A == Aᵀ
+    "train_step_no_zero_grad",  # train_step runs once on a fresh model: no stale gradient to clear
+]

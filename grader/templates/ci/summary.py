@@ -29,7 +29,7 @@ def cases(path: str) -> list[dict]:
             node = case.find(tag)
             if node is not None:
                 status = {"failure": "failed"}.get(tag, tag)
-                message = (node.get("message") or "") + "\n" + (node.text or "")
+                message = (node.text or "").strip() or (node.get("message") or "")  # text: the full report
                 break
         out.append({"part": part, "name": case.get("name", "?"), "status": status, "message": message.strip()})
     return out

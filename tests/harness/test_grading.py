@@ -1,0 +1,167 @@
+"""The grader on example submissions: the solution, the stubs, bugs, correct variants, malformed ones.
+
+Every submission is described in ``tests/submissions`` (``bugs.py``, ``variants.py``,
+``malformed.py``), materialized under a temporary folder and graded with the real sandbox, one
+warm :class:`grader.sandbox.Launcher` for the whole module. What each must give:
+
+- the solution: 100, every test passed; the stubs: 0, every feedback says "not implemented";
+- a bug: loses points in each of its parts, keeps full marks elsewhere, and a failed test of each
+  of its parts names the function (``Spec.names``); the bugs the hidden suites cannot catch yet
+  are listed in ``bugs.KNOWN_MISSES`` and expected to fail (strictly: catching one flags it);
+- a correct variant: 100;
+- a malformed submission: loses exactly its parts (all of their points for ``ZEROED``) and says so.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.grade import grade_submission
+from grader.results import PARTS, SubmissionResult
+from grader.sandbox import Launcher
+from tests.submissions.build import Spec, materialize
+from tests.submissions.bugs import BUGS, KNOWN_MISSES
+from tests.submissions.malformed import MALFORMED, ZEROED
+from tests.submissions.variants import VARIANTS
+
+REPO = Path(__file__).resolve().parents[2]
+GRADER_INTERNAL = "The grader could not check this result"  # feedback of a crash of the grader's own checks
+
+
+@pytest.fixture(scope="module")
+def launcher():
+    with Launcher(warm=True) as launcher:
+        yield launcher
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("submissions")
+
+
+def grade(root: Path, launcher: Launcher, name: str) -> SubmissionResult:
+    return grade_submission(root, launcher=launcher, student_id=name)
+
+
+def grade_spec(spec: Spec, launcher: Launcher, folder: Path) -> SubmissionResult:
+    return grade(materialize(spec, folder), launcher, spec.name)
+
+
+def summary(result: SubmissionResult) -> str:
+    """What a failing assertion shows: the score per part and the feedback of every failed test."""
+    lines = [f"{result.student}: {result.score:g}/{result.max_score:g}, status {result.status}"]
+    if result.message:
+        lines.append(f"  message: {result.message[:300]}")
+    lines.append("  parts: " + ", ".join(f"{p} {s:g}/{m:g}" for p, (s, m) in result.parts().items()))
+    for t in result.tests:
+        if not t.passed:
+            lines.append(f"  {t.name} [{t.status}]: {t.feedback[:300]}".replace("\n", " | "))
+    return "\n".join(lines)
+
+
+def lost_parts(result: SubmissionResult) -> set[str]:
+    return {p for p, (score, top) in result.parts().items() if score < top}
+
+
+def failed_feedback(result: SubmissionResult, part: str) -> list[str]:
+    return [t.feedback for t in result.tests if t.part == part and not t.passed]
+
+
+def assert_full_marks(result: SubmissionResult) -> None:
+    assert result.status == "graded", summary(result)
+    assert result.max_score == sum(PARTS.values()), summary(result)
+    assert result.score == result.max_score, summary(result)
+    assert all(t.passed for t in result.tests), summary(result)
+
+
+def assert_no_grader_crash(result: SubmissionResult) -> None:
+    crashed = [t.name for t in result.tests if GRADER_INTERNAL in t.feedback]
+    assert not crashed, f"the grader's own checks crashed on {crashed}:\n{summary(result)}"
+
+
+def assert_loses_exactly(result: SubmissionResult, parts: tuple[str, ...]) -> None:
+    assert result.status == "graded", summary(result)
+    assert result.max_score == sum(PARTS.values()), summary(result)
+    missed = [p for p in parts if p not in lost_parts(result)]
+    assert not missed, f"expected to lose points in {missed}:\n{summary(result)}"
+    collateral = sorted(lost_parts(result) - set(parts))
+    assert not collateral, f"expected full marks in {collateral}:\n{summary(result)}"
+
+
+def param(spec: Spec, known_misses: list[str] = ()) -> pytest.param:
+    marks = ()
+    if spec.name in known_misses:
+        marks = pytest.mark.xfail(strict=True, reason="the hidden suites do not catch this bug yet (reported)")
+    return pytest.param(spec, id=spec.name, marks=marks)
+
+
+# ---- the descriptions themselves (no grading) ---------------------------------------------------
+
+
+def test_specs_are_well_formed(tmp_path):
+    specs = BUGS + VARIANTS + MALFORMED
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names)), f"duplicate names: {sorted({n for n in names if names.count(n) > 1})}"
+    for s in specs:
+        assert set(s.parts) <= set(PARTS), f"{s.name}: unknown parts {set(s.parts) - set(PARTS)}"
+        materialize(s, tmp_path)  # every Edit's snippet occurs exactly once in the reference
+    for s in BUGS:
+        assert s.parts and s.names, f"{s.name}: a bug states the parts it loses and the names its feedback gives"
+    assert all(not s.parts for s in VARIANTS)
+    assert set(KNOWN_MISSES) <= {s.name for s in BUGS}
+    assert ZEROED <= {s.name for s in MALFORMED}
+    assert len(BUGS) >= 43 and len(VARIANTS) >= 12
+
+
+# ---- the reference and the stubs ------------------------------------------------------------------
+
+
+def test_solution_scores_100(launcher, folder):
+    result = grade_spec(Spec("solution"), launcher, folder)
+    assert_full_marks(result)
+    assert {p: m for p, (_, m) in result.parts().items()} == PARTS, summary(result)
+
+
+def test_stubs_score_0_and_say_not_implemented(launcher, folder):
+    root = folder / "stubs"
+    shutil.copytree(REPO / "assignment", root / "assignment", ignore=shutil.ignore_patterns("__pycache__"))
+    result = grade(root, launcher, "stubs")
+    assert result.status == "graded", summary(result)
+    assert result.score == 0 and result.max_score == sum(PARTS.values()), summary(result)
+    unclear = [t.name for t in result.tests
+               if "NotImplementedError" not in t.feedback and "not implemented" not in t.feedback.lower()]
+    assert not unclear, f"feedback that does not say 'not implemented': {unclear}\n{summary(result)}"
+
+
+# ---- bugs, variants, malformed submissions --------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [param(s, KNOWN_MISSES) for s in BUGS])
+def test_bug_loses_points_where_it_is(spec, launcher, folder):
+    result = grade_spec(spec, launcher, folder)
+    assert_loses_exactly(result, spec.parts)
+    for part in spec.parts:
+        feedback = failed_feedback(result, part)
+        assert any(n in f for f in feedback for n in spec.names), (
+            f"no failed test of part {part} mentions any of {spec.names}:\n{summary(result)}")
+    assert_no_grader_crash(result)
+
+
+@pytest.mark.parametrize("spec", [param(s) for s in VARIANTS])
+def test_correct_variant_scores_100(spec, launcher, folder):
+    assert_full_marks(grade_spec(spec, launcher, folder))
+
+
+@pytest.mark.parametrize("spec", [param(s) for s in MALFORMED])
+def test_malformed_submission(spec, launcher, folder):
+    result = grade_spec(spec, launcher, folder)
+    assert_loses_exactly(result, spec.parts)
+    if spec.name in ZEROED:
+        nonzero = {p: s for p, (s, _) in result.parts().items() if p in spec.parts and s > 0}
+        assert not nonzero, f"expected 0 in {spec.parts} but got {nonzero}:\n{summary(result)}"
+    text = "\n".join([result.message] + [f for p in spec.parts for f in failed_feedback(result, p)])
+    missing = [n for n in spec.names if n not in text]
+    assert not missing, f"the feedback does not say {missing}:\n{summary(result)}"
+    assert_no_grader_crash(result)
