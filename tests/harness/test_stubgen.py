@@ -301,4 +301,4 @@ def test_optional_region_stubs_to_its_statement(tmp_path):
     generate_stubs(solution_dir=sol, assignment_dir=tmp_path / "assignment")
     stub = (tmp_path / "assignment" / "m.py").read_text()
     assert "        return super().f(x)  # optional: a faster f (~2 lines)\n" in stub
-    assert "NotImplementedError" not in stub and "y = x * 1" not in stub
+    assert "raise NotImplementedError" not in stub and "y = x * 1" not in stub
