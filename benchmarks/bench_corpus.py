@@ -14,9 +14,10 @@ from ``../shared/data/trump_full_speech.txt`` next to the checkout; pass ``--cor
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from grader.lab.config import REPO
+from grader.lab.config import REPO, TrainConfig
 from grader.lab.train import plan_run, run_training
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "trump_full_speech.txt"
@@ -60,15 +61,12 @@ def main() -> None:
 
 
 def type_of(field: str):
-    from grader.lab.config import TrainConfig
-
+    """The type of a ``TrainConfig`` field, from its default (float when the default is None)."""
     default = getattr(TrainConfig(), field)
     return type(default) if default is not None else float
 
 
 def read_best(run_dir: Path) -> float:
-    import json
-
     return json.loads((run_dir / "summary.json").read_text())["best_val_bits"]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import multiprocessing as mp
+from multiprocessing.util import Finalize
 import signal
 import tempfile
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ def _init(slots, settings: dict) -> None:
     _settings = settings
     _launcher = Launcher(warm=settings["warm"], isolation=settings["isolation"], slot=slots.get(),
                          limits=Limits(call_timeout=settings["call_timeout"]))
+    Finalize(None, _launcher.close, exitpriority=10)  # runs when the pool closes this process normally
 
 
 def grade_job(job: Job) -> dict:
@@ -153,9 +155,17 @@ def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None =
         slots = ctx.Queue()
         for i in range(jobs):
             slots.put(i)
-        with ctx.Pool(min(jobs, len(todo)), initializer=_init, initargs=(slots, settings)) as pool:
+        pool = ctx.Pool(min(jobs, len(todo)), initializer=_init, initargs=(slots, settings))
+        try:
             for d in _progress(pool.imap_unordered(grade_job, todo), len(todo), len(results), progress):
                 results.append(SubmissionResult.from_dict(d))
+        except BaseException:
+            pool.terminate()
+            raise
+        else:
+            pool.close()  # each grading process exits normally, closing its launcher (zygote, temp folders)
+        finally:
+            pool.join()
     return sorted(results, key=lambda r: r.student)
 
 

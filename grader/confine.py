@@ -20,12 +20,11 @@ from typing import Callable, NoReturn
 
 from . import landlock, rootfs
 from . import syscalls as sc
-from .slots import UID_BASE
+from .slots import UID_BASE, switching
 WORKER_PATH = "/usr/bin:/bin"
 _CHANNEL, _REPORT = 3, 4  # the worker's descriptors: 0-2 stdio, 3 the channel, 4 the setup report
 
 Serve = Callable[[socket.socket, str], None]
-
 
 
 def run_worker(spec: dict, chan: int, out: int, setup: int, private: str | None, serve: Serve) -> NoReturn:
@@ -67,11 +66,13 @@ def _confine(spec: dict, chan: int, out: int, where: list[int], private: str | N
         rootfs.enter(spec["newroot"], spec["package"], limits["tmp_bytes"])
         sc.sethostname("sandbox")
         home, root = "/tmp", rootfs.SUBMISSION
-    else:
-        home, root = private, os.path.join(private, "submission")
+    else:  # the supervisor made private/home for the worker; the package copy goes beside it
+        home, root = os.path.join(private, "home"), os.path.join(private, "submission")
         os.mkdir(root, 0o755)
         rootfs.copy_tree(spec["package"], root)
-        fence = landlock.build(rootfs.readable_paths(), [private], [f"/dev/{d}" for d in rootfs.DEVICES])
+        rootfs.make_read_only(root)
+        readable = [*rootfs.readable_paths(), root]
+        fence = landlock.build(readable, [home], [f"/dev/{d}" for d in rootfs.DEVICES])
     os.chdir(home)
     set_limits(limits)
     drop_privileges(slot)
@@ -92,6 +93,7 @@ def arrange_fds(sources: list[int]) -> None:
 
 
 def close_fds_except(keep: set[int]) -> None:
+    """Close every descriptor not in ``keep`` (``close_range`` under the hood)."""
     start = 0
     for fd in [*sorted(keep), 1 << 20]:
         if fd > start:  # os.closerange(a, b) with b <= a would close everything from a up
@@ -102,7 +104,7 @@ def close_fds_except(keep: set[int]) -> None:
 def set_limits(limits: dict) -> None:
     """Resource limits (each never above the current hard limit, which a non-root cannot raise)."""
     nproc = limits["processes"]
-    if os.geteuid() != 0:
+    if not switching():
         nproc += _tasks_of(os.getuid())  # without a uid of its own the count includes the grader's
     for which, value, hard_extra in (
         (resource.RLIMIT_CPU, limits["cpu_seconds"], 1),  # SIGXCPU, then SIGKILL a second later
@@ -136,13 +138,13 @@ def drop_privileges(slot: int) -> None:
     Either way the process ends with no capability and ``no_new_privs``: no setuid binary, file
     capability or exec can give any back.
     """
-    if os.geteuid() == 0:
+    if switching():
         uid = UID_BASE + slot
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # from root to non-root: the kernel clears every capability
     else:
-        sc.drop_capabilities()  # inside our user namespace we still held them all
+        sc.drop_capabilities()  # in a user namespace we created (or were given) we held them all
     sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
 
 

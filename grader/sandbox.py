@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -90,8 +91,9 @@ class Launcher:
         self._zygote: Zygote | None = None  # warm only: the zygote
         self._serial = itertools.count()
         self._closed = False
-        self._workdir = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        self._logdir = Path(tempfile.mkdtemp(prefix="grader-logs-"))
+        _sweep_stale()
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{os.getpid()}-"))
+        self._logdir = Path(tempfile.mkdtemp(prefix=f"grader-logs-{os.getpid()}-"))
         try:
             os.chmod(self._workdir, 0o711)  # level "process": a worker may enter its own dir here
             (self._workdir / "newroot").mkdir(mode=0o755)  # mount point of every worker's root
@@ -225,3 +227,18 @@ class Launcher:
                         log_path=log_path, zygote=zygote if own else None, slot=slot, slot_lock=slot_lock)
         self._workers.add(worker)
         return worker
+
+
+def _sweep_stale() -> None:
+    """Remove the temporary folders of our graders that were killed before they could close."""
+    pattern = re.compile(r"grader-(sandbox|logs)-(\d+)-")
+    for entry in os.scandir(tempfile.gettempdir()):
+        match = pattern.match(entry.name)
+        if not match or not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+            continue
+        try:
+            os.kill(int(match.group(2)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)  # its grader is gone
+        except PermissionError:
+            pass

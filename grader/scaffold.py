@@ -1,15 +1,15 @@
-"""Small trusted models that hidden tests hand to student code, built the same way on both sides.
+"""Small models that hidden tests hand to student code, built the same way on both sides.
 
-Nothing here is secret: the worker builds these objects inside the sandbox from plain tensors, and
-the trusted side builds the same ones to compute the expected values with ``solution``. They let a
-test isolate one graded function from the others: generation is driven by scripted models (not by
-the student's ``CharLM``), ``CharLM`` is tested around a scaffold cell (not the student's LSTM),
-and ``train_step`` around a scaffold language model with a trusted loss and clipping.
+Nothing here answers a graded question: the worker builds these objects inside the sandbox from
+plain tensors, and the trusted side builds the same ones to compute the expected values with
+``solution``. They let a test isolate one graded function from the others: generation is driven by
+scripted models (not by the student's ``CharLM``), ``CharLM`` is tested around a scaffold cell (not
+the student's LSTM), and ``train_step`` around a scaffold language model (with the trusted loss and
+clipping of :mod:`grader.trusted`).
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 PAD_IX = 0  # the contract's ids (shared/spec/assignment-api.md); restated so no student code is imported
@@ -90,24 +90,3 @@ class ScaffoldLM(nn.Module):
     def forward(self, x: torch.Tensor, state=None) -> torch.Tensor:
         return self.rnn.decode(self.rnn(self.emb(x), state))
 
-
-def trusted_masked_loss(logits: torch.Tensor, target: torch.Tensor, pad_ix: int = PAD_IX) -> torch.Tensor:
-    """The masked loss through PyTorch's ``ignore_index`` (substituted while grading ``train_step``)."""
-    V = logits.shape[-1]
-    total = F.cross_entropy(logits.reshape(-1, V), target.reshape(-1), ignore_index=pad_ix, reduction="sum")
-    return total / (target != pad_ix).sum().clamp(min=1)
-
-
-_clip_grad_norm_ = torch.nn.utils.clip_grad_norm_  # bound at import, before the worker forbids it
-
-
-def trusted_grad_norm(parameters) -> float:
-    grads = [p.grad.detach().double().flatten() for p in parameters if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.cat(grads))) if grads else 0.0
-
-
-def trusted_clip(parameters, max_norm: float) -> float:
-    params = [p for p in parameters if p.grad is not None]
-    norm = trusted_grad_norm(params)
-    _clip_grad_norm_(params, max_norm)  # scales by max_norm / (norm + 1e-6) when norm > max_norm
-    return norm

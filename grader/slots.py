@@ -7,11 +7,13 @@ otherwise both use slot 0. So each started worker holds an exclusive ``flock`` o
 a root-only folder until it is closed, and takes the next free slot when its preferred one is held.
 A lock dies with its holder, so a killed grader frees its slots.
 
-A non-root grader has no uid to give away (its workers run as itself), so slots are not locked.
+A non-root grader has no uid to give away (its workers run as itself), so slots are not locked
+(:func:`switching`).
 """
 from __future__ import annotations
 
 import fcntl
+import functools
 import itertools
 import os
 import stat
@@ -21,9 +23,26 @@ MAX_SLOTS = 1000  # uids UID_BASE .. UID_BASE + 999 are reserved for workers
 LOCK_DIR = "/tmp/grader-slots"
 
 
+@functools.lru_cache(maxsize=None)
+def switching() -> bool:
+    """Whether workers get uids of their own: we are root, and the slot uids exist where we are.
+
+    Root inside a user namespace that maps only itself (``unshare -r``, some containers) cannot
+    become uid 61000; its workers then run as itself, like a non-root grader's.
+    """
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            ranges = [tuple(int(x) for x in line.split()) for line in f]
+    except OSError:
+        return True  # a kernel without user namespaces: plain root
+    return any(inside <= UID_BASE and UID_BASE + MAX_SLOTS <= inside + count for inside, _, count in ranges)
+
+
 def acquire(preferred: int) -> tuple[int, int | None]:
     """The first free slot from ``preferred`` on, and the descriptor that holds it (None: no lock)."""
-    if os.geteuid() != 0:
+    if not switching():
         return preferred, None
     folder = _folder()
     for slot in itertools.chain(range(preferred, MAX_SLOTS), range(preferred)):

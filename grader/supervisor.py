@@ -27,7 +27,7 @@ from typing import NoReturn
 
 from . import syscalls as sc
 from .confine import Serve, close_fds_except, report, run_worker
-from .slots import UID_BASE
+from .slots import UID_BASE, switching
 
 TRUNCATED = "\n[output truncated: {} more bytes not kept]\n"
 
@@ -55,7 +55,7 @@ def _supervise(spec: dict, chan: int, log: int, setup: int, serve: Serve) -> int
     os.setsid()
     close_fds_except({0, 1, 2, chan, log, setup})
     namespaces = spec["isolation"] == "namespaces"
-    if os.geteuid() == 0:  # before the PID namespace: the helper must not become its pid 1
+    if switching():  # before the PID namespace: the helper must not become its pid 1
         kill_uid(UID_BASE + spec["slot"])  # we hold the slot: any process of its uid is a stale one
     private = None
     if namespaces:
@@ -82,7 +82,7 @@ def _supervise(spec: dict, chan: int, log: int, setup: int, serve: Serve) -> int
     if dropped:
         os.write(log, TRUNCATED.format(dropped).encode())
     if private:
-        shutil.rmtree(private, ignore_errors=True)
+        _remove(private)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
 
@@ -98,10 +98,21 @@ def _enter_pid_namespace() -> None:
 
 
 def _private_dir(slot: int) -> str:
+    """Level "process": ``<dir>/home``, the worker's own (cwd, HOME, TMPDIR); the worker puts its
+    read-only package copy in ``<dir>/submission``, beside it, not under it (see grader.landlock)."""
     path = tempfile.mkdtemp(prefix=f"worker{slot}-", dir=os.getcwd())
-    if os.geteuid() == 0:
-        os.chown(path, UID_BASE + slot, UID_BASE + slot)
+    os.chmod(path, 0o711)
+    os.mkdir(os.path.join(path, "home"), 0o700)
+    if switching():
+        os.chown(os.path.join(path, "home"), UID_BASE + slot, UID_BASE + slot)
     return path
+
+
+def _remove(path: str) -> None:
+    """Remove a private folder, its read-only package copy included (nothing runs there any more)."""
+    for folder, _, _ in os.walk(path):
+        os.chmod(folder, 0o700)  # a non-root owner needs write access to the folders it empties
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _copy_output(out: int, log: int, pidfd: int, cap: int) -> tuple[int, int]:
@@ -159,7 +170,7 @@ def kill_leftovers(pgid: int, slot: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    if os.geteuid() == 0:
+    if switching():
         kill_uid(UID_BASE + slot)
     kill_descendants()
 

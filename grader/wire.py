@@ -134,13 +134,12 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     chunks: list[bytes] = []
     got = 0
     fd = sock.fileno()
+    poller = select.poll()  # not select.select: it fails on descriptors above 1024
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while got < n:
         if deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise ChannelTimeout("no answer before the deadline")
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
+            if left <= 0 or not poller.poll(left * 1000):
                 raise ChannelTimeout("no answer before the deadline")
         try:
             chunk = os.read(fd, min(n - got, 1 << 20))

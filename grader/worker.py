@@ -13,7 +13,7 @@ and optionally back-propagates through the last result::
      "calls": [{"fn": "forward" | "loss.masked_cross_entropy", "args": [...], "kwargs": {...},
                 "grad_args": [0]}],                     # fn: a method of the object, or module.attr
      "backward": {"grad": tensor | [tensors] | None},   # optional; None: the result is a scalar
-     "patch": {"training.masked_cross_entropy": "trusted_masked_loss", ...}}   # optional
+     "patch": {"training.masked_cross_entropy": "masked_loss", ...}}   # optional: grader.trusted
 
 Arguments may be built here from plain values: ``{"__model__": "scripted", "table": t}``,
 ``{"__model__": "charlm", "init": [...], "state_dict": {...}, "scaffold": true}``,
@@ -31,6 +31,7 @@ import os
 import socket
 import sys
 import traceback
+import types
 from typing import Any
 
 import torch
@@ -117,7 +118,8 @@ def handle(request: dict) -> dict:
 def run(request: dict) -> dict:
     stage = "import"
     try:
-        _apply_patches(request.get("patch") or {})
+        _apply_patches(request.get("patch") or {}, {c["fn"].split(".")[0] for c in request["calls"]},
+                       request.get("trusted_source", ""))
         obj = _build_object(request["object"]) if request.get("object") else None
         stage = "call"
         values, arg_grads, after, all_args = [], [], [], []
@@ -161,11 +163,37 @@ def _resolve(path: str):
     return target
 
 
-def _apply_patches(patches: dict) -> None:
-    """Substitute trusted helpers for student functions, so one test grades one function."""
+MODULE_ORDER = ("data", "loss", "rnn", "model", "gradients", "training", "generation")  # dependencies first
+
+
+def _apply_patches(patches: dict, targets: set[str], source: str) -> None:
+    """Substitute trusted functions (grader.trusted) for student ones, so one test grades one function.
+
+    A patched module that is not itself under test and fails to import (a syntax error in
+    ``loss.py`` while ``train_step`` is graded) is replaced by a module holding only the trusted
+    functions, so that the mistake is not charged twice.
+    """
+    if not patches:
+        return
+    # grader.trusted travels as source with the request: the sandbox has no grader package to import
+    # from, and the module must live only in this worker of its own (see grader.trusted).
+    trusted = types.ModuleType("grader_trusted")
+    exec(compile(source, "grader/trusted.py", "exec"), trusted.__dict__)  # noqa: S102 - the grader's own code
+
+    by_module: dict[str, dict[str, object]] = {}
     for path, name in patches.items():
         module, attr = path.rsplit(".", 1)
-        setattr(_student(module), attr, getattr(scaffold, name))
+        by_module.setdefault(module, {})[attr] = getattr(trusted, name)
+    for module in sorted(by_module, key=lambda m: MODULE_ORDER.index(m) if m in MODULE_ORDER else 99):
+        try:
+            target = _student(module)
+        except BaseException:  # noqa: BLE001 - the student's import error
+            if module in targets:
+                raise
+            target = types.ModuleType(f"{PACKAGE}.{module}")
+            sys.modules[target.__name__] = target
+        for attr, value in by_module[module].items():
+            setattr(target, attr, value)
 
 
 def _build_object(spec: dict) -> torch.nn.Module:

@@ -127,8 +127,11 @@ def recv_message(sock: socket.socket, *, maxfds: int = 0,
 
     Raises :class:`TimeoutError` when nothing arrives within ``timeout`` seconds.
     """
-    if timeout is not None and not select.select([sock], [], [], max(timeout, 0))[0]:
-        raise TimeoutError("no message before the deadline")
+    if timeout is not None:
+        poller = select.poll()  # not select(): a grader may hold more than 1024 descriptors
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(max(timeout, 0) * 1000):
+            raise TimeoutError("no message before the deadline")
     fds = array.array("i")
     space = socket.CMSG_SPACE(maxfds * fds.itemsize) if maxfds else 0
     data, ancillary, flags, _ = sock.recvmsg(MAX_MESSAGE, space, socket.MSG_CMSG_CLOEXEC)

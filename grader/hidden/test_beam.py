@@ -50,11 +50,11 @@ def _trap_table() -> torch.Tensor:
     table[0, EOS_IX, 4:] = -1e4
     table[0, EOS_IX, :2] = -1e4
     table[1, 3, EOS_IX] = 12.0  # after id 3: end of sentence, almost surely
-    table[2] = 0.0
+    table[1:] -= 0.01 * torch.arange(V, dtype=torch.float64)  # a gentle slope: no two hypotheses tie
     return table
 
 
-@points(2)
+@points(1)
 def test_beam_beats_greedy(student):
     """Beam search finds a sentence more probable than the greedy one."""
     table = _trap_table()
@@ -90,29 +90,50 @@ def test_k_larger_than_vocabulary(student):
 
 
 @points(1)
-def test_longer_search(student):
-    """A longer search (k = 5, 25 steps) on a 97-id model."""
-    table = markov_table("beam/long", eos_bias=1.5)
-    _beam(student, table, 5, "We", 25, "generate_beam(model, k=5, 'We', 25)")
+def test_long_search_no_underflow(student):
+    """A long search (180 steps) whose probabilities underflow to 0 if multiplied."""
+    table = markov_table("beam/underflow", scale=0.01)
+    table[..., EOS_IX] = -50.0  # never ends: every hypothesis runs the 180 steps, log-probability ~ -820
+    _beam(student, table, 2, "", 180, "generate_beam(model, k=2, '', 180) on a nearly uniform model",
+          "add log-probabilities; a product of 180 probabilities of ~0.01 is 0 even in float64")
+
+
+@points(1)
+def test_whole_context_consumed(student):
+    """Beam search feeds the whole context first (on a model whose output depends on the step)."""
+    table = markov_table("beam/context", S=8, eos_bias=2.0)
+    _beam(student, table, 3, "so far", 10, "generate_beam(model, k=3, 'so far', 10)",
+          "feed every id of start through model.step before the search, as generate does")
+
+
+NUCLEUS = {"generation.nucleus_probs": "nucleus_probs"}  # yours is graded in the nucleus part
 
 
 @points(1)
 def test_nucleus_candidates(student):
     """With nucleus set, every hypothesis only uses ids from the nucleus, and scores stay log-probabilities."""
     table = markov_table("beam/nucleus", eos_bias=2.0, scale=3.0)
-    alpha, k, maxlen = 0.6, 3, 8
-    got = student.generation.generate_beam(scripted(table), k, "", maxlen, nucleus=alpha, generator={"__generator__": 3})
-    if not isinstance(got, list) or not got or len(got) > k:
-        fail(f"generate_beam(..., nucleus={alpha}): expected 1 to {k} hypotheses but got {got!r:.200}.")
-    model = ScriptedLM(table)
-    for n, (ids, score) in enumerate(got):
-        logits, state = ref.feed_context(model, "")
-        total = 0.0
-        for i in list(ids) + ([EOS_IX] if len(ids) < maxlen else []):
-            if ref.nucleus_probs(logits[0], alpha)[i] == 0:
-                fail(f"generate_beam(nucleus={alpha}): hypothesis {n} uses id {i}, outside the nucleus at its step.",
-                     "with nucleus set, draw each hypothesis's candidates from nucleus_probs")
-            total += float(F.log_softmax(logits[0], dim=-1)[i])
-            logits, state = model.step(torch.tensor([i]), state)
-        assert_float(score, total, what=f"generate_beam(nucleus={alpha}): log-probability of hypothesis {n}",
-                     rtol=1e-6, atol=1e-6, hint="the score is the sum of log_softmax of the chosen ids, EOS included")
+    k, maxlen, model = 3, 8, ScriptedLM(table)
+    for alpha, seed in ((0.6, 3), (0.3, 0), (0.3, 1), (0.3, 2)):
+        call = {"fn": "generation.generate_beam", "args": [scripted(table), k, "", maxlen],
+                "kwargs": {"nucleus": alpha, "generator": {"__generator__": seed}}}
+        got = student.run(None, [call], patch=NUCLEUS).value
+        what = f"generate_beam(model, k={k}, '', {maxlen}, nucleus={alpha})"
+        if not isinstance(got, list) or not got or len(got) > k:
+            fail(f"{what}: expected 1 to {k} hypotheses but got {got!r:.200}.")
+        for n, (ids, score) in enumerate(got):
+            _check_nucleus_path(model, list(ids), score, alpha, maxlen, f"{what}: hypothesis {n}")
+
+
+def _check_nucleus_path(model, ids: list[int], score, alpha: float, maxlen: int, what: str) -> None:
+    """Replay ``ids`` (then EOS when shorter than maxlen): each id in its step's nucleus, score = sum of log_softmax."""
+    logits, state = ref.feed_context(model, "")
+    total = 0.0
+    for i in ids + ([EOS_IX] if len(ids) < maxlen else []):
+        if ref.nucleus_probs(logits[0], alpha)[i] == 0:
+            fail(f"{what} uses id {i}, outside the nucleus at its step.",
+                 "with nucleus set, draw each hypothesis's candidates from nucleus_probs")
+        total += float(F.log_softmax(logits[0], dim=-1)[i])
+        logits, state = model.step(torch.tensor([i]), state)
+    assert_float(score, total, what=f"{what}: log-probability", rtol=1e-6, atol=1e-6,
+                 hint="the score is the sum of log_softmax of the chosen ids, EOS included")

@@ -49,8 +49,9 @@ def test_maxlen(student):
     """Generation stops after maxlen ids when EOS never comes."""
     table = markov_table("gen/maxlen")
     table[:, :, EOS_IX] = -50.0
-    _greedy(student, table, "a", 7, "generate(model, 'a', maxlen=7) on a model that never ends",
-            "stop when len(result) == maxlen; check `while len(out) < maxlen`, and compare with eos, not PAD_IX")
+    hint = "stop when len(result) == maxlen; check `while len(out) < maxlen`, and compare with eos, not PAD_IX"
+    _greedy(student, table, "a", 7, "generate(model, 'a', maxlen=7) on a model that never ends", hint)
+    _greedy(student, table, "a", 0, "generate(model, 'a', maxlen=0)", hint)
 
 
 def _first_token_table() -> torch.Tensor:

@@ -111,10 +111,13 @@ def test_matrix_power_eig(student):
 @pytest.mark.points(1)
 @pytest.mark.parametrize("radius", [0.8, 1.0, 1.25])
 def test_gradient_norms_through_time(student, radius):
-    """gradient_norms_through_time: ‖A^k g‖ for k = 0 … N (vanishing, stable, exploding)."""
-    A = _symmetric(f"grad/through/{radius}", 4, radius)
+    """gradient_norms_through_time: ‖A^k g‖ for k = 0 … N (vanishing, stable, exploding; A not always symmetric)."""
+    symmetric = _symmetric(f"grad/through/{radius}", 4, radius)
+    general = randn(f"grad/through/{radius}/general", 4, 4)
+    general = general * (radius / torch.linalg.eigvals(general).abs().max())
     g = randn(f"grad/through/{radius}/g", 4)
-    got = student.gradients.gradient_norms_through_time(A, g, 12)
-    assert_tensor(got, ref.gradient_norms_through_time(A, g, 12),
-                  what=f"gradient_norms_through_time(A with spectral radius {radius}, grad, N=12)",
-                  hint="(N + 1,) values: ‖g‖, ‖A g‖, ‖A² g‖, ... ‖A^N g‖")
+    for kind, A in (("symmetric", symmetric), ("non-symmetric", general)):
+        got = student.gradients.gradient_norms_through_time(A, g, 12)
+        assert_tensor(got, ref.gradient_norms_through_time(A, g, 12),
+                      what=f"gradient_norms_through_time({kind} A with spectral radius {radius}, grad, N=12)",
+                      hint="(N + 1,) values: ‖g‖, ‖A g‖, ‖A² g‖, ... ‖A^N g‖ (A times the vector, not its transpose)")

@@ -35,7 +35,8 @@ def _check(student, logits, target, what, **kwargs):
     got = student.loss.masked_cross_entropy(logits, target, **kwargs)
     expected = ref_loss(logits, target, **kwargs)
     hint = HINT
-    if type(got) is torch.Tensor and got.shape == expected.shape and not torch.isclose(got, expected, rtol=1e-6):
+    if (type(got) is torch.Tensor and got.shape == expected.shape and got.dtype == expected.dtype
+            and not torch.isclose(got, expected, rtol=1e-6)):
         label = match_alternative(got, _alternatives(logits, target), lambda a, b: bool(torch.isclose(a, b, rtol=1e-6)))
         if label:
             hint = f"your value equals {label}. {HINT}"
@@ -66,7 +67,7 @@ def test_gradient(student):
     answer = student.run(None, [("loss.masked_cross_entropy", logits, target)], backward=None, grad_args=(0,))
     expected_logits = logits.clone().requires_grad_(True)
     ref_loss(expected_logits, target).backward()
-    assert_tensor(answer.arg_grads[-1][0], expected_logits.grad, what="d loss / d logits",
+    assert_tensor(answer.arg_grads[-1][0], expected_logits.grad, what="masked_cross_entropy: d loss / d logits",
                   hint="PAD positions must get exactly zero gradient, and the loss must be divided by the real count")
 
 
@@ -76,9 +77,9 @@ def test_all_pad(student):
     target = torch.zeros(3, 2, dtype=torch.long)
     logits = randn("loss/allpad", 3, 2, 10)
     answer = student.run(None, [("loss.masked_cross_entropy", logits, target)], backward=None, grad_args=(0,))
-    assert_tensor(answer.value, torch.zeros((), dtype=torch.float64), what="loss of an all-PAD batch",
+    assert_tensor(answer.value, torch.zeros((), dtype=torch.float64), what="masked_cross_entropy on an all-PAD batch",
                   hint="0 / 0 is NaN: divide by max(count, 1), and keep the result connected to the logits")
-    assert_tensor(answer.arg_grads[-1][0], torch.zeros_like(logits), what="gradient of an all-PAD batch's loss")
+    assert_tensor(answer.arg_grads[-1][0], torch.zeros_like(logits), what="masked_cross_entropy on an all-PAD batch: gradient")
 
 
 @points(2)

@@ -55,7 +55,10 @@ def test_forward_gradients(student):
     for name, p in ref.named_parameters():
         if name not in grads:
             fail(f"CharLM: the parameter {name} received no gradient; is it used by forward?", HINT)
-        assert_tensor(grads[name], p.grad, what=f"CharLM: gradient of {name}", hint=HINT)
+        hint = HINT
+        if name == "emb.weight":
+            hint += "; use self.emb (nn.Embedding with padding_idx=PAD_IX): the PAD row gets no gradient"
+        assert_tensor(grads[name], p.grad, what=f"CharLM: gradient of {name}", hint=hint)
 
 
 @points(2)

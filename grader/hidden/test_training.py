@@ -8,17 +8,18 @@ from __future__ import annotations
 import torch
 
 from grader.compare import assert_float, assert_tensor, fail
-from grader.scaffold import ScaffoldLM, trusted_clip, trusted_grad_norm, trusted_masked_loss
+from grader import trusted
+from grader.scaffold import ScaffoldLM
 from solution import training as ref_training
 
 from .support import padded_targets, points, randn, state_dict
 
 V, E, H = 11, 4, 5
 LR = 0.5
-PATCH = {
-    "training.masked_cross_entropy": "trusted_masked_loss", "loss.masked_cross_entropy": "trusted_masked_loss",
-    "training.clip_grad_norm": "trusted_clip", "gradients.clip_grad_norm": "trusted_clip",
-    "training.grad_norm": "trusted_grad_norm", "gradients.grad_norm": "trusted_grad_norm",
+PATCH = {  # module.function -> grader.trusted.function
+    "training.masked_cross_entropy": "masked_loss", "loss.masked_cross_entropy": "masked_loss",
+    "training.clip_grad_norm": "clip", "gradients.clip_grad_norm": "clip",
+    "training.grad_norm": "grad_norm", "gradients.grad_norm": "grad_norm",
 }
 HINT = ("zero_grad, logits = model(batch[:-1]), loss against batch[1:], backward, clip (before the step) when "
         "max_norm is given, optimizer.step(); return (loss, norm before clipping) as floats")
@@ -33,21 +34,24 @@ def _model(name: str, scale: float = 0.5) -> ScaffoldLM:
     return model
 
 
-def _run(student, name: str, max_norm: float | None, scale: float = 0.5):
-    """The student's and the reference's (loss, norm) and weights after one step."""
+def _run(student, name: str, max_norm: float | None, scale: float = 0.5, steps: int = 1):
+    """The student's and the reference's (loss, norm) of the last step, and the weights after ``steps``."""
     ref = _model(name, scale)
     spec = {"__model__": "scaffold_lm", "init": [V, E, H], "state_dict": state_dict(ref), "dtype": "float64"}
     batch = padded_targets(f"{name}/batch", [6, 4, 5, 2], V)
-    answer = student.run(None, [("training.train_step", spec, batch, {"__optimizer__": "sgd", "lr": LR, "of": 0},
-                                 max_norm)], patch=PATCH)
+    first = ("training.train_step", spec, batch, {"__optimizer__": "sgd", "lr": LR, "of": 0}, max_norm)
+    again = ("training.train_step", {"__same__": [0, 0]}, batch, {"__same__": [0, 2]}, max_norm)
+    answer = student.run(None, [first] + [again] * (steps - 1), patch=PATCH)
     before = {k: v.clone() for k, v in ref.state_dict().items()}
-    patched = {"masked_cross_entropy": trusted_masked_loss, "clip_grad_norm": trusted_clip,
-               "grad_norm": trusted_grad_norm}
+    optimizer = torch.optim.SGD(ref.parameters(), lr=LR)
+    patched = {"masked_cross_entropy": trusted.masked_loss, "clip_grad_norm": trusted.clip,
+               "grad_norm": trusted.grad_norm}
     saved = {k: getattr(ref_training, k) for k in patched}
     try:  # the reference runs with the same trusted helpers as the student
         for k, f in patched.items():
             setattr(ref_training, k, f)
-        expected = ref_training.train_step(ref, batch, torch.optim.SGD(ref.parameters(), lr=LR), max_norm)
+        for _ in range(steps):
+            expected = ref_training.train_step(ref, batch, optimizer, max_norm)
     finally:
         for k, f in saved.items():
             setattr(ref_training, k, f)
@@ -68,13 +72,14 @@ def test_loss_and_norm(student):
 
 @points(1)
 def test_step_updates_weights(student):
-    """train_step takes one optimizer step with the fresh gradients."""
-    _, _, after, expected, _ = _run(student, "train/update", None)
+    """Two train_steps take two optimizer steps, each with fresh gradients."""
+    _, _, after, expected, _ = _run(student, "train/update", None, steps=2)
     for name, value in expected.items():
         if name not in after:
-            fail(f"train_step: the weight {name} could not be read after the step.")
-        assert_tensor(after[name], value, what=f"weight {name} after one train_step",
-                      hint="call optimizer.zero_grad() first, then backward, then optimizer.step()")
+            fail(f"train_step: the weight {name} could not be read after the steps.")
+        assert_tensor(after[name], value, what=f"weight {name} after two train_steps with the same optimizer",
+                      hint="call optimizer.zero_grad() first (gradients accumulate otherwise), then backward, "
+                           "then optimizer.step()")
 
 
 @points(2)

@@ -69,13 +69,15 @@ def _plot_losses(ax, series) -> None:
 
 
 def _plot_norms(ax, series, max_norm) -> None:
-    if "grad/norm" in series:
-        steps, values = series["grad/norm"]
-        ax.plot(steps, values, color="tab:red", lw=0.8, label="before clipping")
     if max_norm is not None and "grad/clipped_norm" in series:
         steps, values = series["grad/clipped_norm"]
-        ax.plot(steps, values, color="tab:green", lw=0.8, alpha=0.7, label="after clipping")
+        ax.plot(steps, values, color="tab:green", lw=2.5, alpha=0.5, label="after clipping")
         ax.axhline(max_norm, color="black", ls="--", lw=1, label=f"threshold {max_norm:g}")
+    if "grad/norm" in series:
+        steps, values = series["grad/norm"]
+        clipped = sum(v > max_norm for v in values) if max_norm is not None else 0
+        ax.plot(steps, values, color="tab:red", lw=0.8,
+                label="before clipping" + (f" ({clipped} of {len(values)} steps clipped)" if max_norm else ""))
     ax.set(title="global gradient norm" + ("" if max_norm is not None else " (no clipping)"),
            xlabel="step", yscale="log")
     ax.grid(alpha=0.3, which="both")

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import find_checkpoint, load_optimizer_state, load_weights, read_meta, save_checkpoint
-from .config import BUDGET_FIELDS, TrainConfig
+from .config import TrainConfig
 from .corpus import BucketBatches, EpochLoader, fixed_batches, load_samples, make_collate, split_samples
 from .evaluate import evaluate
 from .impl import Impl, load_impl
@@ -133,7 +133,7 @@ class _Run:
 
     def train(self, *, progress: bool) -> RunResult:
         c, stopped = self.config, "finished"
-        self.session_tokens, self.session_start = 0, time.perf_counter()
+        self.session_start = time.perf_counter()
         reason = self._budget_spent()
         if reason or self.loader.epoch >= c.epochs:
             stopped = "nothing to do"
@@ -226,7 +226,8 @@ class _Run:
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.echo(f"{stopped}: step {self.step}, validation {self.val['bits']:.3f} bits/char, "
                   f"{result.tokens_per_s:,.0f} tokens/s; checkpoint in {self.run_dir / 'checkpoint'}" +
-                  (f", report {report}" if report else ", no PNG report (pip install -e '.[plots]')"))
+                  (f", report {report}" if report else ", no PNG report (pip install -e '.[plots]')") +
+                  ("; run the same command to resume" if stopped in ("interrupted", "max-steps", "max-minutes") else ""))
         return result
 
 

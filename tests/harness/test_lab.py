@@ -1,7 +1,6 @@
 """The students' lab (grader/lab, ``grader train/generate/compare``): tiny models on the embedded corpus."""
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path

@@ -32,11 +32,11 @@ MALFORMED: list[Spec] = [
     Spec("syntax_error_in_generation", parts=GENERATION_PARTS, names=("SyntaxError", f"line {_GEN_LINE}"),
          files={"generation.py": _GEN_SYNTAX},
          description="generation.py does not parse: only its three parts lose points"),
-    # training.py imports loss.py (as the contract's layout has it), so the training part cannot be
-    # imported either, although its tests substitute a trusted loss (reported to the lead).
-    Spec("syntax_error_in_loss", parts=("loss", "training"), names=("SyntaxError", f"line {_LOSS_LINE}"),
+    # training.py imports loss.py, but its tests substitute a trusted loss (grader.trusted): when
+    # loss.py does not import, the worker puts the trusted module in its place, so training keeps its points.
+    Spec("syntax_error_in_loss", parts=("loss",), names=("SyntaxError", f"line {_LOSS_LINE}"),
          files={"loss.py": _LOSS_SYNTAX},
-         description="loss.py does not parse: loss (and training, which imports it) lose points"),
+         description="loss.py does not parse: only the loss part loses points"),
     Spec("missing_generation_module", parts=GENERATION_PARTS, names=("generation.py",),
          files={"generation.py": None}, description="no generation.py at all"),
     Spec("import_time_exception", parts=GENERATION_PARTS, names=("RuntimeError", "checkpoint.pt not found"),
@@ -44,9 +44,9 @@ MALFORMED: list[Spec] = [
                        "from .data import EOS_IX, string2code\n\n"
                        "raise RuntimeError(\"checkpoint.pt not found\")  # left over from a notebook\n"),),
          description="generation.py raises while it is imported"),
-    Spec("exit_at_import", parts=("gradients", "training"), names=("SystemExit",),
+    Spec("exit_at_import", parts=("gradients",), names=("SystemExit",),
          changes=(Append("gradients.py", "import sys\n\nif __name__ != '__main__':\n    sys.exit(0)"),),
-         description="gradients.py calls sys.exit() at import (training imports it)"),
+         description="gradients.py calls sys.exit() at import (training's tests substitute trusted clipping)"),
     Spec("loss_without_pad_ix_argument", parts=("loss",), names=("TypeError", "pad_ix"),
          changes=(Edit("loss.py", "def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, pad_ix: int = PAD_IX) -> torch.Tensor:",
                        "def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:\n"
