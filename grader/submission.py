@@ -118,34 +118,30 @@ def _stem(path: Path) -> str:
 def _extract(archive: Path, dest: Path) -> None:
     """Extract regular files only, inside ``dest``, within the size cap (no links, no ``..``)."""
     total = 0
+    for name, size, open_member in _members(archive):
+        total += size
+        if total > MAX_ARCHIVE_BYTES:
+            raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_BYTES} bytes uncompressed")
+        target = _safe_target(dest, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_member() as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out)
+
+
+def _members(archive: Path):
+    """``(name, size, open)`` of each regular file of a zip or tar archive."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as z:
             for info in z.infolist():
-                if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
-                    continue
-                total += info.file_size
-                if total > MAX_ARCHIVE_BYTES:
-                    raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_BYTES} bytes uncompressed")
-                target = _safe_target(dest, info.filename)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-        return
-    if tarfile.is_tarfile(archive):
+                if not info.is_dir() and not stat.S_ISLNK(info.external_attr >> 16):
+                    yield info.filename, info.file_size, lambda info=info: z.open(info)
+    elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as t:
             for member in t:
-                if not member.isfile():
-                    continue
-                total += member.size
-                if total > MAX_ARCHIVE_BYTES:
-                    raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_BYTES} bytes uncompressed")
-                target = _safe_target(dest, member.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = t.extractfile(member)
-                with src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-        return
-    raise SubmissionError(f"{archive.name}: not a folder, a .zip or a .tar.gz")
+                if member.isfile():
+                    yield member.name, member.size, lambda member=member: t.extractfile(member)
+    else:
+        raise SubmissionError(f"{archive.name}: not a folder, a .zip or a .tar.gz")
 
 
 def _safe_target(dest: Path, name: str) -> Path:

@@ -36,39 +36,19 @@ def _seed():
     torch.manual_seed(SEED)
 
 
-@pytest.fixture
-def data(pytestconfig):
-    return _import(pytestconfig, "data")
+def _module_fixture(name: str):
+    """A fixture named ``name`` giving that module of the package under test."""
+
+    @pytest.fixture(name=name)
+    def module(pytestconfig):
+        return _import(pytestconfig, name)
+
+    return module
 
 
-@pytest.fixture
-def loss(pytestconfig):
-    return _import(pytestconfig, "loss")
-
-
-@pytest.fixture
-def rnn(pytestconfig):
-    return _import(pytestconfig, "rnn")
-
-
-@pytest.fixture
-def model(pytestconfig):
-    return _import(pytestconfig, "model")
-
-
-@pytest.fixture
-def gradients(pytestconfig):
-    return _import(pytestconfig, "gradients")
-
-
-@pytest.fixture
-def training(pytestconfig):
-    return _import(pytestconfig, "training")
-
-
-@pytest.fixture
-def generation(pytestconfig):
-    return _import(pytestconfig, "generation")
+# The fixtures data, loss, rnn, model, gradients, training and generation: one per module.
+for _name in ("data", "loss", "rnn", "model", "gradients", "training", "generation"):
+    globals()[_name] = _module_fixture(_name)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -349,7 +349,7 @@ EXTRA: list[Spec] = [
     Spec("generate_nucleus_ignores_temperature", (Edit("generation.py",
                                                        "probs = nucleus_probs(scaled, nucleus) if nucleus is not None",
                                                        "probs = nucleus_probs(logits[0], nucleus) if nucleus is not None"),),
-         ("nucleus",), ("nucleus",), "nucleus sampling without the temperature"),
+         ("generation",), GENERATE, "nucleus sampling without the temperature"),
     Spec("generate_nucleus_ignored", (Edit("generation.py",
                                            "probs = nucleus_probs(scaled, nucleus) if nucleus is not None else F.softmax(scaled, dim=-1)",
                                            "probs = F.softmax(scaled, dim=-1)"),),
