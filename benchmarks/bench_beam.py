@@ -4,7 +4,8 @@ The loop version below runs the model once per live hypothesis per time step (``
 reference runs all live hypotheses as one batch. Both use a ``CharLM`` with random weights and an
 EOS made impossible (its decoder bias at -1e4), so the search runs all ``maxlen`` steps. The
 script checks that both return the same hypotheses (same ids; log-probabilities within 1e-3, in
-float64 where rounding cannot swap near-ties) and prints the times and the speed-up (target: at least 5x at k = 10, 100 steps).
+float64 where rounding cannot swap near-ties) and prints the times and the speed-up (target: at
+least 5x at k = 10, 100 steps).
 
     python benchmarks/bench_beam.py [--k 10] [--maxlen 100] [--repeats 5] [--threads 1]
 """

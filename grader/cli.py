@@ -276,7 +276,7 @@ def generate_cmd(checkpoint, start, method, k, alpha, temperature, maxlen, seed,
 @click.option("--impl", default="solution", show_default=True, help=_LAB_IMPL_HELP)
 @click.option("--corpus", type=click.Path(exists=True, dir_okay=False, path_type=_Path), default=None,
               help="Text file [default: the embedded data/corpus.txt].")
-@click.option("--steps", type=click.IntRange(1), default=150, show_default=True, help="Steps per run.")
+@click.option("--steps", type=click.IntRange(1), default=300, show_default=True, help="Steps per run.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Minutes per run instead of --steps (the faster cells then take more steps).")
 @click.option("--cells", default="rnn,gru,lstm", show_default=True, help="Comma-separated cells.")
@@ -285,12 +285,13 @@ def generate_cmd(checkpoint, start, method, k, alpha, temperature, maxlen, seed,
 @click.option("--emb", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--latent", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=6e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None, help="Torch threads [default: torch's].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=_Path("runs/compare"),
               show_default=True)
 @_lab_errors
-def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_size, lr, seed, out) -> None:
+def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_size, lr, seed, threads, out) -> None:
     """The subject's questions in one run (about 2-3 minutes with the defaults on a laptop CPU).
 
     RNN vs GRU vs LSTM, with and without clipping, on the same budget: validation bits per
@@ -301,7 +302,7 @@ def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_si
 
     compare_all(out=out, impl=impl, corpus=str(corpus.resolve()) if corpus else None, echo=click.echo,
                 cells=tuple(c.strip() for c in cells.split(",") if c.strip()), clip=clip, steps=steps,
-                minutes=minutes, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed)
+                minutes=minutes, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
 
 
 # --- release: the student bundle (grader/release.py) ---------------------------------------------

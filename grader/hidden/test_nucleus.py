@@ -7,6 +7,8 @@ from grader.compare import assert_tensor, fail
 from grader.scaffold import ScriptedLM
 from solution import generation as ref
 
+from solution.data import EOS_IX
+
 from .support import markov_table, points, randn, scripted
 
 HINT = ("sort by decreasing probability, keep a symbol while the mass before it is < alpha (the symbol that "
@@ -49,7 +51,7 @@ def test_batched(student):
 
 @points(1)
 def test_sampling_stays_in_nucleus(student):
-    """generate(sample=True, nucleus=alpha) only produces ids from the nucleus."""
+    """generate(sample=True, nucleus=alpha) only produces ids from the nucleus (of logits / temperature)."""
     table = markov_table("nucleus/sample", eos_bias=1.0, scale=3.0)
     alpha = 0.5
     calls = [{"fn": "generation.generate", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, "", 15],
@@ -64,3 +66,18 @@ def test_sampling_stays_in_nucleus(student):
                 fail(f"generate(sample=True, nucleus={alpha}) produced id {i!r}, outside the nucleus (draw {n}).",
                      "sample from nucleus_probs(logits / temperature, nucleus) when nucleus is set")
             logits, state = model.step(torch.tensor([i]), state)
+    _check_temperature_then_nucleus(student)
+
+
+def _check_temperature_then_nucleus(student) -> None:
+    """At temperature 0.5 the nucleus of [2, 1, .5, 0] at alpha 0.6 is the first id alone (at 1: two ids)."""
+    table = torch.full((1, 97, 97), -1e4, dtype=torch.float64)
+    table[0, EOS_IX, 2:6] = torch.tensor([2.0, 1.0, 0.5, 0.0], dtype=torch.float64)
+    calls = [{"fn": "generation.generate", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, "", 1],
+              "kwargs": {"sample": True, "temperature": 0.5, "nucleus": 0.6, "generator": {"__generator__": i}}}
+             for i in range(50)]
+    values = student.run(None, calls).values
+    if any(v != [2] for v in values):
+        fail("generate(sample=True, temperature=0.5, nucleus=0.6) drew ids outside the nucleus of "
+             "softmax(logits / temperature): " + str(sorted({tuple(v) if isinstance(v, list) else v for v in values}))[:200],
+             "divide the logits by the temperature, then apply nucleus_probs")

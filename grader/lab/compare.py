@@ -6,8 +6,9 @@
 3. Explosion and vanishing: ``‖A^k g‖`` for ``k = 0 … N`` (the contract's
    ``gradient_norms_through_time``) with symmetric ``A`` of spectral radius below, at and above 1,
    and, in the trained models, the norm of the gradient of the last prediction's loss with respect
-   to each earlier hidden state ``h_t``: it vanishes much faster through a plain RNN than through
-   the gated cells. Both go into ``explosion.png``.
+   to each earlier state (``h_t``, and ``C_t`` too for the LSTM): how fast it vanishes through each
+   cell, which depends on its gates (the GRU's update gate, the LSTM's forget gate) and on how long
+   it was trained. Both go into ``explosion.png``.
 """
 from __future__ import annotations
 
@@ -44,15 +45,16 @@ class Row:
 
 
 def run_comparison(*, out: Path, impl: str = "solution", corpus: str | None = None,
-                   cells: tuple[str, ...] = ("rnn", "gru", "lstm"), clip: float = 1.0, steps: int | None = 150,
+                   cells: tuple[str, ...] = ("rnn", "gru", "lstm"), clip: float = 1.0, steps: int | None = 300,
                    minutes: float | None = None, emb: int = 32, latent: int = 128, batch_size: int = 32,
-                   lr: float = 3e-3, seed: int = 0, echo=print) -> list[Row]:
+                   lr: float = 6e-3, seed: int = 0, threads: int | None = None, echo=print) -> list[Row]:
     """Train every cell with clipping at ``clip`` and without, on one budget; print and return the table.
 
     The budget is ``steps`` per run, or ``minutes`` per run when given (then the faster cells take
     more steps). Runs go to ``out / "<cell>-clip"`` and ``out / "<cell>-noclip"``.
     """
-    base = TrainConfig(impl=impl, corpus=corpus, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed)
+    base = TrainConfig(impl=impl, corpus=corpus, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed,
+                       threads=threads)
     loaded = load_impl(spec=impl)
     train, _ = split_samples(samples=load_samples(impl=loaded, path=base.corpus_path, maxlen=base.maxlen),
                              val_sentences=base.val_sentences, seed=base.split_seed)
@@ -120,21 +122,26 @@ def spectral_norms(*, impl: Impl, radii=(0.9, 1.0, 1.1), n: int = 32, N: int = 1
 
 
 def hidden_gradients(*, run_dir: Path, batch: torch.Tensor) -> torch.Tensor:
-    """``‖∂ loss_T / ∂ h_t‖`` for ``t = 1 … T`` in a trained model, averaged over the batch.
+    """``‖∂ loss_T / ∂ s_t‖`` for ``t = 1 … T`` in a trained model, averaged over the batch.
 
-    ``batch (T + 1, B)`` without PAD; the loss is the last prediction's only, so the gradient that
-    reaches ``h_t`` has gone back ``T - t`` steps through the cell. Returns ``(T,)``.
+    ``s_t`` is the cell's whole state after step ``t``: ``h_t``, and ``(h_t, C_t)`` for the LSTM,
+    whose memory ``C`` is the path that carries gradients far back. ``batch (T + 1, B)`` has no
+    PAD; the loss is the last prediction's only, so the gradient that reaches ``s_t`` has gone
+    back ``T - t`` steps through the cell. Returns ``(T,)``.
     """
     _, model, _ = load_model(path=run_dir)
     cell, x = model.rnn, model.emb(batch[:-1]).detach()  # (T, B, E)
-    state, hs = cell.initial_state(batch.shape[1]), []
+    state, states = cell.initial_state(batch.shape[1]), []
     for x_t in x:
         state = cell.one_step(x_t, state)
-        h = state[0] if isinstance(state, tuple) else state  # (B, H)
-        h.retain_grad()
-        hs.append(h)
-    F.cross_entropy(cell.decode(hs[-1]), batch[-1]).backward()
-    return torch.stack([h.grad.norm(dim=-1).mean() for h in hs]).detach()  # (T,)
+        parts = state if isinstance(state, tuple) else (state,)  # each (B, H)
+        for part in parts:
+            part.retain_grad()
+        states.append(parts)
+    h_last = states[-1][0]  # (B, H)
+    F.cross_entropy(cell.decode(h_last), batch[-1]).backward()
+    norms = [torch.cat([p.grad for p in parts], dim=-1).norm(dim=-1).mean() for parts in states]
+    return torch.stack(norms).detach()  # (T,)
 
 
 def write_explosion_plot(*, path: Path, norms: dict[float, torch.Tensor],
@@ -155,7 +162,7 @@ def write_explosion_plot(*, path: Path, norms: dict[float, torch.Tensor],
     for name, values in trained.items():
         T = len(values)
         right.plot(range(T - 1, -1, -1), values.numpy(), label=name)
-    right.set(title="trained models: ‖∂ loss(last step) / ∂ h_t‖", xlabel="T - t (steps back in time)",
+    right.set(title="trained models: ‖∂ loss(last step) / ∂ state_t‖", xlabel="T - t (steps back in time)",
               yscale="log")
     for ax in (left, right):
         ax.grid(alpha=0.3, which="both")
@@ -195,7 +202,8 @@ def compare_all(*, out: Path, impl: str = "solution", corpus: str | None = None,
     lines += ["", "## Gradient norm sent back k steps: ‖A^k g‖, ‖g‖ = 1", "",
               "| spectral radius | " + " | ".join(f"k={k}" for k in ks) + " |", "| --- |" + " ---: |" * len(ks)]
     lines += [f"| {rho:g} | " + " | ".join(f"{float(v[k]):.3g}" for k in ks) + " |" for rho, v in norms.items()]
-    lines += ["", "In the trained models, ‖∂ loss(last step) / ∂ h_t‖, t steps back (batch mean):", "",
+    lines += ["", "In the trained models, ‖∂ loss(last step) / ∂ state‖ k steps back (the state is h, "
+              "and (h, C) for the LSTM; batch mean):", "",
               "| model | " + " | ".join(f"{k} back" for k in (0, 10, 20, 30)) + " |", "| --- |" + " ---: |" * 4]
     for name, v in trained.items():
         lines.append(f"| {name} | " + " | ".join(f"{float(v[len(v) - 1 - k]):.2g}" if k < len(v) else "-"

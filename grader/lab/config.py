@@ -26,7 +26,7 @@ class TrainConfig:
     emb: int = 32  # E
     latent: int = 256  # H
     batch_size: int = 64  # B
-    lr: float = 3e-3  # Adam's peak learning rate
+    lr: float = 6e-3  # Adam's peak learning rate
     warmup: int = 50  # steps of linear warm-up
     min_lr_ratio: float = 0.1  # the cosine decay ends at lr * min_lr_ratio
     max_norm: float | None = 5.0  # gradient clipping threshold (None: no clipping)
@@ -35,10 +35,10 @@ class TrainConfig:
     seed: int = 0  # model initialisation and batch order
     split_seed: int = 0  # which sentences are held out (fixed, so runs compare on one set)
     # budget
-    epochs: int = 20
+    epochs: int = 30
     max_steps: int | None = None  # stop after this many steps in all (the schedule follows epochs)
     max_minutes: float | None = None  # stop after this much wall-clock time in all
-    eval_every: int = 200  # validation (and a checkpoint) every this many steps
+    eval_every: int = 100  # validation (and a checkpoint) every this many steps
     monitor_every: int = 50  # gate statistics and gradient histograms every this many steps
     threads: int | None = None  # torch threads (None: torch's default)
 

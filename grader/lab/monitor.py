@@ -120,7 +120,8 @@ def open_loggers(*, directory: Path, tensorboard: bool, resume_step: int | None,
             loggers.append(TensorBoardLogger(Path(directory) / "tb", resume_step=resume_step))
             echo(f"TensorBoard logs: tensorboard --logdir {Path(directory) / 'tb'}")
         except ImportError:
-            echo("TensorBoard is not installed: skipped (pip install -e '.[tensorboard]'); CSV logs and the PNG report are written anyway")
+            echo("TensorBoard is not installed: skipped (pip install -e '.[tensorboard]'); "
+                 "the CSV logs and the PNG report are written anyway")
     return Loggers(loggers)
 
 

@@ -29,6 +29,7 @@ from .monitor import gate_activations, log_gates, log_gradients, open_loggers
 from .report import write_report
 from .schedule import WarmupCosine
 
+RESUMABLE = ("interrupted", "max-steps", "max-minutes")  # stops after which the same command continues
 MONITOR_SENTENCES = 32  # the fixed batch whose gates are watched: the first held-out sentences
 
 
@@ -76,14 +77,18 @@ def plan_run(*, run_dir: Path, options: dict, resume: bool) -> tuple[TrainConfig
 def run_training(*, config: TrainConfig, run_dir: Path, checkpoint: Path | None = None, progress: bool = True,
                  tensorboard: bool = True, echo=print) -> RunResult:
     """Train (or resume) the run of ``config`` in ``run_dir``; see the module docstring."""
+    threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
-    run = _Run(config=config, run_dir=Path(run_dir), checkpoint=checkpoint, tensorboard=tensorboard,
-               echo=_echo(progress, echo))
     try:
-        return run.train(progress=progress)
+        run = _Run(config=config, run_dir=Path(run_dir), checkpoint=checkpoint, tensorboard=tensorboard,
+                   echo=_echo(progress, echo))
+        try:
+            return run.train(progress=progress)
+        finally:
+            run.logger.close()
     finally:
-        run.logger.close()
+        torch.set_num_threads(threads)  # a process-wide setting: leave it as it was
 
 
 class _Run:
@@ -180,6 +185,9 @@ class _Run:
             return "max-minutes"
         return None
 
+    def _epochs_done(self) -> float:
+        return self.loader.epoch + self.loader.position / len(self.loader.batches)
+
     def _gates(self) -> dict[str, torch.Tensor]:
         return gate_activations(gate_values=self.gate_values, model=self.model, batch=self.monitor_batch)
 
@@ -191,7 +199,7 @@ class _Run:
         self.logger.scalar("val/bits", self.val["bits"], self.step)
         self.logger.flush()
         sample = _greedy_sample(self.impl, self.model)
-        self.echo(f"step {self.step:>6}  epoch {self.loader.epoch + 1:>3}  validation {self.val['bits']:.3f} "
+        self.echo(f"step {self.step:>6}  epoch {self._epochs_done():5.1f}  validation {self.val['bits']:.3f} "
                   f"bits/char ({self.val['nats']:.3f} nats)  {self.elapsed() / 60:.1f} min" +
                   (f"  | {sample}" if sample else ""))
 
@@ -215,8 +223,8 @@ class _Run:
                               title=f"{c.cell.upper()} E={c.emb} H={c.latent} B={c.batch_size} "
                                     f"clip={c.max_norm} ({self.impl.spec}) on {c.corpus_path.name}")
         session = time.perf_counter() - self.session_start
-        done = self.loader.epoch + self.loader.position / len(self.loader.batches)
-        result = RunResult(run_dir=self.run_dir, step=self.step, epoch=self.loader.epoch, epochs_done=done,
+        result = RunResult(run_dir=self.run_dir, step=self.step, epoch=self.loader.epoch,
+                           epochs_done=self._epochs_done(),
                            stopped=stopped,
                            val=self.val, elapsed_s=self.elapsed(),
                            tokens_per_s=self.loader.tokens / session if session > 0 else 0.0, report=report)
@@ -227,7 +235,7 @@ class _Run:
         self.echo(f"{stopped}: step {self.step}, validation {self.val['bits']:.3f} bits/char, "
                   f"{result.tokens_per_s:,.0f} tokens/s; checkpoint in {self.run_dir / 'checkpoint'}" +
                   (f", report {report}" if report else ", no PNG report (pip install -e '.[plots]')") +
-                  ("; run the same command to resume" if stopped in ("interrupted", "max-steps", "max-minutes") else ""))
+                  ("; run the same command to resume" if stopped in RESUMABLE else ""))
         return result
 
 
@@ -243,7 +251,7 @@ def _greedy_sample(impl: Impl, model, maxlen: int = 80) -> str:
     """A greedy sentence from an empty start, or "" when generation is not written yet."""
     try:
         model.eval()
-        return impl.data.code2string(impl.generation.generate(model, "", maxlen))
+        return impl.data.code2string(impl.generation.generate(model, "", maxlen)).rstrip()
     except Exception:  # a student's generation may be missing or broken: training goes on
         return ""
     finally:

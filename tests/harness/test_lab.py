@@ -112,7 +112,8 @@ def test_impl_path_trains_a_copy_of_the_solution_named_assignment(tmp_path):
     assert Path(impl.model.__file__).parent == package.resolve()
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["train", "--impl", str(tmp_path / "submission"), "--out", str(out), "--quiet",
-                                    "--max-steps", "2", "--emb", "8", "--latent", "16", "--no-tensorboard"])
+                                    "--max-steps", "2", "--emb", "8", "--latent", "16", "--no-tensorboard",
+                                    "--threads", "1"])
     assert res.exit_code == 0, res.output
     assert read_meta(out / "checkpoint")["impl"] == str(package.resolve())
     res = CliRunner().invoke(main, ["generate", str(out), "--method", "greedy", "--maxlen", "5"])
@@ -121,7 +122,8 @@ def test_impl_path_trains_a_copy_of_the_solution_named_assignment(tmp_path):
 
 def test_cli_train_refuses_to_resume_with_other_settings_and_explains_stubs(tmp_path):
     runner = CliRunner()
-    args = ["train", "--out", str(tmp_path / "run"), "--quiet", "--max-steps", "1", "--emb", "8", "--latent", "16"]
+    args = ["train", "--out", str(tmp_path / "run"), "--quiet", "--max-steps", "1", "--emb", "8", "--latent", "16",
+            "--threads", "1"]
     assert runner.invoke(main, args).exit_code == 0
     res = runner.invoke(main, args + ["--cell", "gru"])
     assert res.exit_code != 0 and "cell: 'lstm' -> 'gru'" in res.output
@@ -232,6 +234,24 @@ def test_open_loggers_says_when_tensorboard_is_missing(tmp_path, monkeypatch):
     assert len(loggers.loggers) == 1 and len(notes) == 1 and "not installed" in notes[0]
 
 
+def test_without_matplotlib_the_run_says_there_is_no_report(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    lines = []
+    config, _ = plan_run(run_dir=tmp_path, options={**TINY, "max_steps": 1}, resume=False)
+    result = run_training(config=config, run_dir=tmp_path, progress=False, tensorboard=False, echo=lines.append)
+    assert result.report is None and not (tmp_path / "report.png").exists()
+    assert "no PNG report" in lines[-1] and (tmp_path / "checkpoint" / "model.safetensors").exists()
+
+
 def test_tensorboard_logger_writes_events(tmp_path):
     pytest.importorskip("torch.utils.tensorboard")
     from grader.lab.monitor import TensorBoardLogger
@@ -255,7 +275,7 @@ def test_explosion_demo_grows_above_one_and_vanishes_below(tmp_path):
 
 def test_compare_command_runs_on_a_tiny_budget(tmp_path):
     res = CliRunner().invoke(main, ["compare", "--steps", "3", "--cells", "rnn,lstm", "--latent", "16", "--emb", "8",
-                                    "--out", str(tmp_path)])
+                                    "--threads", "1", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     text = (tmp_path / "compare.md").read_text()
     assert "| rnn | none |" in text and "| lstm | at 1 |" in text and "**beam" in text
