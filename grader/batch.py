@@ -6,9 +6,10 @@ started again re-grades only what has no record for the current hash and version
 is an ``infra_error``: nothing is lost (a record is replaced by ``os.replace`` of a complete,
 fsync'ed file) and nothing is duplicated (one file per student).
 
-Parallelism: ``jobs`` grading processes forked from this one, each owning one warm
+Parallelism: ``jobs`` grading processes started from this one, each owning one warm
 :class:`grader.sandbox.Launcher` (its own zygote and sandbox slot), so ``import torch`` is paid
-once per process, not once per submission. NOTE [ past one machine ]: the executor is only
+once per process, not once per submission (``warm=False``: a fresh zygote per submission, the
+naive cost, kept for comparison). NOTE [ past one machine ]: the executor is only
 ``Pool.imap_unordered(grade_job, jobs)``; a distributed engine can replace it without touching
 the records.
 """
@@ -120,12 +121,17 @@ def _init(slots, settings: dict) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch takes its graders along
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _settings = dict(settings, slot=slots.get())
+    if settings["warm"]:  # one zygote for every submission this process grades
+        _launcher = _new_launcher()
+        Finalize(None, _launcher.close, exitpriority=10)  # runs when the pool closes this process normally
+
+
+def _new_launcher():
     from .sandbox import Launcher, Limits
 
-    _settings = settings
-    _launcher = Launcher(warm=settings["warm"], isolation=settings["isolation"], slot=slots.get(),
-                         limits=Limits(call_timeout=settings["call_timeout"]))
-    Finalize(None, _launcher.close, exitpriority=10)  # runs when the pool closes this process normally
+    return Launcher(isolation=_settings["isolation"], slot=_settings["slot"],
+                    limits=Limits(call_timeout=_settings["call_timeout"]))
 
 
 def grade_job(job: Job) -> dict:
@@ -134,7 +140,12 @@ def grade_job(job: Job) -> dict:
 
     result = None
     for _attempt in range(1 + _settings.get("retries", 1)):
-        result = grade_submission(job.path, launcher=_launcher, student_id=job.student, budget=_settings["budget"])
+        if _launcher is not None:
+            result = grade_submission(job.path, launcher=_launcher, student_id=job.student, budget=_settings["budget"])
+        else:  # cold: a fresh interpreter (zygote) for this submission only, as a naive grader would
+            with _new_launcher() as launcher:
+                result = grade_submission(job.path, launcher=launcher, student_id=job.student,
+                                          budget=_settings["budget"])
         if result.status != "infra_error":
             break
     atomic_write(record_path(Path(_settings["out"]), job.student), result.to_json())
@@ -151,7 +162,9 @@ def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None =
     settings = {"warm": warm, "isolation": isolation, "budget": budget, "out": str(out), "retries": retries,
                 "call_timeout": call_timeout}
     if todo:
-        ctx = mp.get_context("fork")
+        # spawn, not fork: a process that has already run torch ops cannot fork safely (its OpenMP
+        # pool is gone in the child, and the next parallel op hangs: seen here in log_softmax)
+        ctx = mp.get_context("spawn")
         slots = ctx.Queue()
         for i in range(jobs):
             slots.put(i)

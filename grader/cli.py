@@ -66,7 +66,8 @@ def stubs(check: bool, solution_dir, assignment_dir) -> None:
 @click.option("--isolation", type=click.Choice(["auto", "namespaces", "process"]), default="auto", show_default=True,
               help="auto: Linux namespaces when the machine allows them, else a limited plain process.")
 @click.option("--require-sandbox", is_flag=True, help="Refuse to grade without namespaces (same as --isolation namespaces).")
-@click.option("--cold", is_flag=True, help="Start a fresh interpreter per worker instead of forking a warm one (slower).")
+@click.option("--cold", is_flag=True, help="For a class: a fresh interpreter per submission instead of one warm one "
+              "per parallel slot (slower; for comparison).")
 @click.option("--budget", type=float, default=600.0, show_default=True, help="Seconds for one whole submission.")
 @click.option("--call-timeout", type=float, default=30.0, show_default=True,
               help="Seconds for one call into the student's code before its worker is killed.")
