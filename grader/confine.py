@@ -2,7 +2,8 @@
 
 New mount, network, IPC and UTS namespaces and a private file tree (:mod:`grader.rootfs`), or, in
 level "process", a private folder fenced by Landlock (:mod:`grader.landlock`); resource limits; an
-unprivileged uid per slot when the grader is root, no capability, ``no_new_privs``; a minimal
+unprivileged uid per slot when the grader is root, no capability, ``no_new_privs``, no keyring
+or IPC call (:mod:`grader.seccomp`); a minimal
 environment; descriptors 0-2 (stdin from /dev/null, stdout and stderr into the supervisor's capped
 pipe) and the channel as 3, nothing else. The supervisor's side is :mod:`grader.supervisor`.
 """
@@ -18,7 +19,7 @@ import sys
 import tempfile
 from typing import Callable, NoReturn
 
-from . import landlock, rootfs
+from . import landlock, rootfs, seccomp
 from . import syscalls as sc
 from .slots import UID_BASE, switching
 WORKER_PATH = "/usr/bin:/bin"
@@ -76,6 +77,7 @@ def _confine(spec: dict, chan: int, out: int, where: list[int], private: str | N
     os.chdir(home)
     set_limits(limits)
     drop_privileges(slot)
+    seccomp.install()  # no keyrings, no System V / POSIX IPC: NOTE [ state that outlives a worker ]
     if fence is not None:
         landlock.enforce(fence)
     _reset_process(home)

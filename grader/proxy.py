@@ -87,15 +87,19 @@ class Student:
 
     # -- plumbing -----------------------------------------------------------------------------
     def request(self, message: dict, *, label: str) -> dict:
-        """Send ``message`` to the worker; a request with substitutions gets a worker of its own."""
+        """Send ``message`` to the worker; a request with substitutions gets a worker of its own.
+
+        That worker is the submission's only one while it lives: the worker answering the other
+        tests is closed first (level "process" workers could talk over UDP), and it is closed
+        before the next request, so grader.trusted never meets a worker that answers other tests.
+        """
         if not message.get("patch"):
             return self._request(message, label=label)
-        kept, self._worker = self._worker, None
+        self._discard()
         try:
             return self._request(message, label=label)
         finally:
-            self._discard()  # grader.trusted never stays in a worker that answers other tests
-            self._worker = kept
+            self._discard()
 
     def _request(self, message: dict, *, label: str) -> dict:
         left = self.deadline - time.monotonic()

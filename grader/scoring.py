@@ -22,6 +22,8 @@ from .proxy import StudentCrash, StudentFailure, StudentTimeout
 from .results import PARTS, VISIBILITIES, TestResult
 from .sandbox import InfraError
 
+MAX_FEEDBACK = 8000  # characters of one test's feedback: student code writes much of it (messages, values)
+
 MARKERS = (
     "points(n): points the test is worth",
     "part(name): the contract part the test belongs to (default: test_<part>.py)",
@@ -126,6 +128,9 @@ class ScoringPlugin:
                 status, feedback = "failed", public_feedback(call.excinfo.value, report)
             else:
                 status, feedback = feedback_for(call.excinfo.value)
+            if len(feedback) > MAX_FEEDBACK:  # a record, and every report, stays small whatever the worker sent
+                dropped = len(feedback) - MAX_FEEDBACK
+                feedback = feedback[:MAX_FEEDBACK] + f"\n[feedback truncated: {dropped} more characters]"
             self.results.append(TestResult(
                 name=f"{meta['part']}/{item.name}", title=meta["title"], part=meta["part"],
                 score=meta["points"] if status == "passed" else 0.0, max_score=meta["points"],

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ast
 
-RECURRENT = {"RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "lstm", "gru", "rnn_tanh", "rnn_relu",
-             "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "_VF"}
+RECURRENT = {"RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNNCellBase", "lstm", "gru",
+             "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "_VF"}
 CLIPPING = {"clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_"}
 TORCH_ROOTS = {"torch", "nn", "F", "utils", "_VF"}
 

@@ -8,12 +8,14 @@ regular files (never through a link), into a fresh folder: a ``conftest.py``, ``
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,13 @@ PACKAGE = "assignment"
 MODULES = ("data", "loss", "rnn", "model", "gradients", "training", "generation")
 NEVER_COPIED = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py"}
 MAX_FILE_BYTES = 1 << 20  # a 1 MiB source file is not a student's module
+MAX_FILES = 64  # .py files of one package (the contract's modules are taken first)
+MAX_PACKAGE_BYTES = 8 << 20  # all kept files together: the worker's copy lives in a 16 MiB tmpfs (grader.rootfs)
 MAX_ARCHIVE_BYTES = 50 << 20  # uncompressed, all members together
+MAX_ARCHIVE_MEMBERS = 10_000  # files of an archive: 50,000 empty members took 6 s and 50,000 inodes to unpack
+# What a damaged archive raises while it is read (besides OSError without errno, e.g. a bad gzip CRC)
+DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError,
+           RuntimeError, NotImplementedError, ValueError)
 
 
 class SubmissionError(Exception):
@@ -56,9 +64,13 @@ def prepare(source: Path, dest: Path, *, student: str | None = None) -> Submissi
     package = find_package(source)
     target = dest / PACKAGE
     target.mkdir(parents=True, exist_ok=True)
-    files, notes = {}, []
-    for entry in sorted(os.scandir(package), key=lambda e: e.name) if package else []:
+    files, notes, over, total = {}, [], [], 0
+    contract = {f"{m}.py" for m in ("__init__", *MODULES)}
+    for entry in sorted(os.scandir(package), key=lambda e: (e.name not in contract, e.name)) if package else []:
         if not entry.name.endswith(".py"):
+            continue
+        if len(files) + len(notes) >= MAX_FILES:  # bounds the work, the worker's copy and the notes
+            over.append(entry.name)
             continue
         if entry.name in NEVER_COPIED:
             notes.append(f"{entry.name} was ignored: it is not part of the assignment package")
@@ -70,8 +82,17 @@ def prepare(source: Path, dest: Path, *, student: str | None = None) -> Submissi
         if text is None:
             notes.append(f"{entry.name} was ignored: larger than {MAX_FILE_BYTES} bytes or not UTF-8 text")
             continue
+        size = len(text.encode())
+        if total + size > MAX_PACKAGE_BYTES:
+            over.append(entry.name)
+            continue
+        total += size
         files[entry.name] = text
         (target / entry.name).write_text(text)
+    if over:
+        names = ", ".join(over[:5]) + (", ..." if len(over) > 5 else "")
+        notes.append(f"{len(over)} more file(s) were ignored ({names}): a package may hold at most {MAX_FILES} "
+                     f".py files and {MAX_PACKAGE_BYTES >> 20} MiB")
     if "__init__.py" not in files:
         (target / "__init__.py").write_text("")
     digest = hashlib.sha256()
@@ -116,12 +137,30 @@ def _stem(path: Path) -> str:
 
 
 def _extract(archive: Path, dest: Path) -> None:
-    """Extract regular files only, inside ``dest``, within the size cap (no links, no ``..``)."""
+    """Extract regular files only, inside ``dest``, within the size cap (no links, no ``..``).
+
+    A damaged archive is the submission's fault (:class:`SubmissionError`: graded, with a note),
+    never an exception that would stop a whole class batch; an ``OSError`` with an ``errno`` (the
+    grader's own disk) still propagates.
+    """
+    try:
+        _unpack(archive, dest)
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise SubmissionError(f"{archive.name}: a damaged archive ({exc})") from None
+    except DAMAGED as exc:
+        raise SubmissionError(f"{archive.name}: a damaged archive ({type(exc).__name__}: {exc})") from None
+
+
+def _unpack(archive: Path, dest: Path) -> None:
     total = 0
-    for name, size, open_member in _members(archive):
+    for count, (name, size, open_member) in enumerate(_members(archive), 1):
         total += size
         if total > MAX_ARCHIVE_BYTES:
             raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_BYTES} bytes uncompressed")
+        if count > MAX_ARCHIVE_MEMBERS:
+            raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_MEMBERS} files")
         target = _safe_target(dest, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open_member() as src, open(target, "wb") as out:

@@ -127,6 +127,8 @@ def test_nucleus_candidates(student):
 
 def _check_nucleus_path(model, ids: list[int], score, alpha: float, maxlen: int, what: str) -> None:
     """Replay ``ids`` (then EOS when shorter than maxlen): each id in its step's nucleus, score = sum of log_softmax."""
+    if len(ids) > maxlen:  # before the replay (~0.1 ms an id), which no time limit covers
+        fail(f"{what} has {len(ids)} ids, more than maxlen = {maxlen}.", "a hypothesis holds at most maxlen ids")
     logits, state = ref.feed_context(model, "")
     total = 0.0
     for i in ids + ([EOS_IX] if len(ids) < maxlen else []):

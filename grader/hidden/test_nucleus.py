@@ -60,6 +60,9 @@ def test_sampling_stays_in_nucleus(student):
     for n, ids in enumerate(student.run(None, calls).values):
         if not isinstance(ids, list):
             fail(f"generate(sample=True, nucleus={alpha}): expected a list of ids but got {type(ids).__name__}.")
+        if len(ids) > 15:  # before the replay below (~0.1 ms an id), which no time limit covers
+            fail(f"generate(sample=True, nucleus={alpha}, maxlen=15) returned {len(ids)} ids, more than maxlen.",
+                 "stop after maxlen ids")
         logits, state = ref.feed_context(model, "")
         for i in ids:
             if not isinstance(i, int) or not 0 <= i < 97 or ref.nucleus_probs(logits[0], alpha)[i] == 0:

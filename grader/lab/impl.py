@@ -53,11 +53,6 @@ class Impl:
             return self.module(name)
         raise AttributeError(name)
 
-    @property
-    def location(self) -> str:
-        """The folder its modules are read from (for messages)."""
-        return str(Path(importlib.import_module(self.package).__path__[0]))
-
 
 def load_impl(*, spec: str) -> Impl:
     """Load ``spec``: ``"solution"``, ``"assignment"`` (importable packages) or a folder path.

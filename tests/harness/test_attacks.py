@@ -42,8 +42,7 @@ from grader.grade import grade_submission
 from grader.reports import write_results
 from grader.results import PARTS, SubmissionResult
 from grader.sandbox import Launcher, Limits
-from grader import scoring
-MAX_FEEDBACK = getattr(scoring, "MAX_FEEDBACK", 8000)  # TEMP
+from grader.scoring import MAX_FEEDBACK
 from tests.harness.test_sandbox import namespaces_possible, pids_of_uid
 from tests.submissions import hostile
 from tests.submissions.build import Spec, materialize
@@ -103,7 +102,9 @@ class Graded:
 @pytest.fixture(scope="module")
 def canaries(tmp_path_factory):
     tag = secrets.token_hex(6)
-    c = Canaries(token=f"ATTACKCANARY-env-{tag}", file=REPO / f".attack-canary-{tag}",
+    # In the checkout, but in a folder git ignores: a canary must never end up in a commit.
+    (REPO / ".pytest_cache").mkdir(exist_ok=True)
+    c = Canaries(token=f"ATTACKCANARY-env-{tag}", file=REPO / ".pytest_cache" / f"attack-canary-{tag}",
                  tmp=Path(f"/tmp/attack-canary-{tag}"), marker=tmp_path_factory.mktemp("marker") / "ran")
     c.values = (c.token, f"ATTACKCANARY-file-{tag}", f"ATTACKCANARY-tmp-{tag}")
     c.file.write_text(c.values[1])
@@ -257,6 +258,12 @@ def check_no_secret(graded: Graded, canaries: Canaries) -> None:
         assert len(output) <= LIMITS.log_bytes + 512, "the captured output is not capped"
 
 
+def check_printed(graded: Graded, spec: hostile.Hostile) -> None:
+    """What the attack printed reached the (capped) log, and nothing read it as a result."""
+    missing = [p for p in spec.printed if not any(p in o for o in graded.outputs)]
+    assert not missing, f"the workers' output lacks {missing}: did the attack run?"
+
+
 def check_reports(graded: Graded) -> None:
     ET.fromstring(graded.reports["results.xml"])  # still well-formed XML
     assert "<script>alert" not in graded.reports["feedback.html"]
@@ -274,13 +281,14 @@ def check_still_works(launcher: Launcher, correct: Path, spec: hostile.Hostile) 
     parts = sorted({t.split("/")[0] for t in spec.lost})
     select = None if not parts or "" in parts else " or ".join(f"test_{p}" for p in parts)
     result = grade_submission(correct, launcher=launcher, student_id="correct", select=select)
-    assert result.status == "graded" and result.tests, summary(result)
+    assert result.status == "graded" and result.tests and result.isolation == launcher.isolation, summary(result)
     assert all(t.passed for t in result.tests), summary(result)
 
 
 def check_all(graded: Graded, spec: hostile.Hostile, level: str, canaries: Canaries) -> None:
     check_outcome(graded, spec, level)
     check_no_secret(graded, canaries)
+    check_printed(graded, spec)
     check_reports(graded)
     check_no_leftovers(graded)
     assert graded.seconds < 90, f"grading took {graded.seconds:.0f} s"
@@ -382,7 +390,8 @@ def test_class_batch_with_attacker(correct, canaries, tmp_path):
     assert {p.name: p.read_bytes() for p in (victim / "assignment").iterdir()} == before
     check_outcome(Graded(records["a_attacker"], 0.0), hostile.CLASSMATE, "namespaces")
     corrupt = records["c_corrupt"]
-    assert corrupt.status == "graded" and corrupt.score == 0 and "could not be read" in corrupt.message, summary(corrupt)
+    assert corrupt.status == "graded" and corrupt.score == 0, summary(corrupt)
+    assert "could not be read" in corrupt.message, summary(corrupt)
     assert (out / "summary.html").is_file() and (out / "gradebook.csv").is_file()
     for path in out.rglob("*"):
         if path.is_file():

@@ -22,6 +22,16 @@ secrets planted in the checkout and in the host's /tmp), ``__CANARY_ENV__`` (the
 environment variable of the grader), ``__MARKER__`` (a host path that only code running in the
 grader's own process could write), ``__PORT__`` (a TCP and UDP port the harness listens on),
 ``__VICTIM__`` and ``__OUT__`` (another student's submission and the batch's output folder).
+
+Attacks that succeeded against the grader before it was fixed (the harness now holds them off):
+``trusted_source_relayed_by_keyring`` (kernel keyrings and System V IPC outlive a worker: the worker
+now has no such calls, grader.seccomp), ``trusted_source_relayed_by_udp`` (level "process": the
+submission's other worker stayed alive beside the substitution's; grader.proxy closes it first),
+``huge_forged_feedback`` (unbounded feedback in every record and report: grader.scoring caps it),
+``id_lists_longer_than_maxlen`` (minutes of trusted replay outside any time limit: the hidden tests
+check the length first), ``oversized_package`` (an infrastructure error forever, never a grade) and
+the archives ``corrupt_zip``, ``truncated_targz`` (an exception that stopped a whole class batch)
+and ``crowded_zip`` (grader.submission).
 """
 from __future__ import annotations
 
@@ -51,6 +61,7 @@ class Hostile(Spec):
     links: dict = field(default_factory=dict)  # path relative to the submission root -> link target
     fifos: tuple[str, ...] = ()  # paths relative to the submission root
     extra_loss: bool = False  # the attack may also cost the attacker tests outside ``lost``
+    printed: tuple[str, ...] = ()  # text the worker's captured output must hold (the attack ran)
 
 
 def write(spec: Hostile, dest: Path, subst: dict[str, str]) -> Path:
@@ -95,10 +106,11 @@ def nucleus_probs(logits, alpha):
 '''
 
 
-def on_nucleus(name: str, attack: str, *, statuses=ANY_FAILURE, says=(), description="", lost=(ONE_NUCLEUS_TEST,)):
+def on_nucleus(name: str, attack: str, *, statuses=ANY_FAILURE, says=(), description="", lost=(ONE_NUCLEUS_TEST,),
+               **kw):
     """An attack run from one call of ``nucleus_probs`` (``attack`` defines ``_attack(logits)``)."""
     return Hostile(name, (Append("generation.py", attack + "\n\n" + NUCLEUS_TRIGGER),), parts=("nucleus",),
-                   description=description, lost=lost, statuses=statuses, says=says)
+                   description=description, lost=lost, statuses=statuses, says=says, **kw)
 
 
 def on_loss(name: str, code: str, *, statuses=ANY_FAILURE, says=(), description="", lost=("loss/",), **kw):
@@ -817,6 +829,7 @@ def _attack(logits):
         _os.setsid()
         if _os.fork() == 0:
             _os.close(r)
+            print("daemon up in session", _os.getsid(0), flush=True)
             _os.write(w, b"up")
             try:
                 _tamper()
@@ -919,11 +932,12 @@ import time as _time
 
 
 def _spoil():
-    """Rewrite the victim's submission and record; kill any grader process in reach."""
+    """Rewrite the victim's submission and record, kill any process in reach; the files spoiled."""
     done = []
     victim = "__VICTIM__"
-    for path in (_glob.glob(victim + "/assignment/*.py") + [victim + "/assignment/evil.py", "__OUT__/records/b_victim.json",
-                 "__OUT__/records/evil.json"] + _glob.glob("/tmp/grade-*/submission/assignment/loss.py")):
+    targets = _glob.glob(victim + "/assignment/*.py") + _glob.glob("/tmp/grade-*/submission/assignment/loss.py")
+    targets += [victim + "/assignment/evil.py", "__OUT__/records/b_victim.json", "__OUT__/records/evil.json"]
+    for path in targets:
         try:
             with open(path, "a") as f:
                 f.write("\\nraise SystemExit(0)\\n")
@@ -933,7 +947,6 @@ def _spoil():
     for pid in set(range(2, 4096)) - {_os.getpid()}:
         try:
             _os.kill(pid, _signal.SIGKILL)
-            done.append(pid)
         except OSError:
             pass
     return done
@@ -978,22 +991,26 @@ HOSTILE: list[Hostile] = [
             description="atexit / weakref.finalize / signal handlers that write full-marks result files"),
     on_loss("monkeypatched_comparisons", MONKEYPATCH, statuses=FAILED, says=("values differ",),
             description="torch.allclose / isclose / equal / testing.assert_close / numpy.testing replaced"),
-    on_loss("tensor_subclass_says_equal", TENSOR_SUBCLASS, statuses=FAILED, says=("masked_cross_entropy",),
+    on_loss("tensor_subclass_says_equal", TENSOR_SUBCLASS, statuses=FAILED, says=("values differ",),
             description="a torch.Tensor subclass whose ==, allclose, isclose and equal say True"),
     on_loss("always_equal_and_pickle_payloads", ODD_OBJECTS, statuses=FAILED, says=("cannot send a value of type",),
             description="an always-equal float, an object whose __reduce__ runs code, and its pickle bytes"),
     Hostile("wrong_dtype_and_nan", (Append("loss.py", WRONG_DTYPE_NAN.split("\n\n\ndef nucleus")[0]),
-                                    Append("generation.py", "def nucleus" + WRONG_DTYPE_NAN.split("\n\n\ndef nucleus")[1])),
+                                    Append("generation.py",
+                                           "def nucleus" + WRONG_DTYPE_NAN.split("\n\n\ndef nucleus")[1])),
             parts=("loss", "nucleus"), lost=("loss/", "nucleus/"), statuses=FAILED,
             says=("dtype", "non-finite"), description="float16 loss; NaN probabilities"),
     on_loss("frame_inspection", FRAMES, statuses=FAILED, says=("ATTACK frames: nothing found",),
             description="sys._getframe(1).f_locals and globals up the stack, looking for `expected`"),
     # ---- the secrets ------------------------------------------------------------------------
     on_loss("steal_solution_and_hidden_tests", STEAL, statuses=FAILED, says=("ATTACK steal",),
+            printed=("ATTACK steal",),
             description="import solution.loss by every path, read it, the hidden tests, /etc/shadow, canaries"),
     on_loss("snoop_environment_and_proc", SNOOP, statuses=FAILED, says=("ATTACK snoop: hits []",),
+            printed=("ATTACK snoop",),
             description="os.environ, /proc/self|1|ppid|*/environ and cmdline, /proc/<pid>/root, canaries"),
-    Hostile("gc_finds_trusted_stand_ins", (Append("loss.py", GC_TRUSTED_LOSS), Append("generation.py", GC_TRUSTED_NUCLEUS)),
+    Hostile("gc_finds_trusted_stand_ins",
+            (Append("loss.py", GC_TRUSTED_LOSS), Append("generation.py", GC_TRUSTED_NUCLEUS)),
             parts=("loss", "nucleus"), lost=("loss/", "nucleus/"), statuses=FAILED,
             says=("ATTACK gc_trusted: found []",),
             description="search sys.modules and gc.get_objects() for grader.trusted's masked_loss / nucleus_probs "
@@ -1003,7 +1020,7 @@ HOSTILE: list[Hostile] = [
             description="take grader.trusted's source in the substitution worker, keep it in the kernel keyrings "
                         "and System V shared memory, take it back in the next worker of the same slot"),
     # ---- what the grader reads ----------------------------------------------------------------
-    on_loss("fake_score_lines", FAKE_SCORES, statuses=FAILED, says=("SCORE: 100/100",),
+    on_loss("fake_score_lines", FAKE_SCORES, statuses=FAILED, says=("SCORE: 100/100",), printed=("68 passed",),
             description="SCORE: 100/100, '68 passed', JSON scores on stdout/stderr and in the error; markup too"),
     on_loss("network_connection", NETWORK, statuses=FAILED, says=("ATTACK network",),
             description="TCP and UDP to the grader's port and the internet, an abstract unix socket"),
@@ -1019,7 +1036,7 @@ HOSTILE: list[Hostile] = [
     # ---- time, processes, memory, disk, output ---------------------------------------------------
     on_nucleus("signal_ignoring_loop", LOOP, statuses=("timeout",), says=("did not finish within",),
                description="SIGALRM/SIGTERM/SIGINT ignored, `except BaseException: pass` in an endless loop"),
-    on_nucleus("detached_daemon", DAEMON, statuses=FAILED,
+    on_nucleus("detached_daemon", DAEMON, statuses=FAILED, printed=("daemon up",),
                description="a double-forked setsid daemon that keeps trying to spoil the next submission"),
     on_nucleus("fork_bomb", FORK_BOMB, statuses=("failed", "timeout"), says=("fork bomb",),
                description="fork until refused, every child forking again"),
@@ -1027,7 +1044,7 @@ HOSTILE: list[Hostile] = [
                description="1 TiB at once, then 1 GiB touched, then 256 MiB chunks until refused"),
     on_nucleus("disk_fill", DISK_FILL, statuses=FAILED, says=("disk fill",),
                description="write 8 GiB files in the working folder, /tmp, /dev/shm, the package, /"),
-    on_nucleus("stdout_flood_4gib", FLOOD, statuses=("failed", "timeout"),
+    on_nucleus("stdout_flood_4gib", FLOOD, statuses=("failed", "timeout"), printed=("[output truncated",),
                description="4 GiB on stdout, 'SCORE: 100/100' over and over"),
     on_nucleus("huge_output_tensor", HUGE_TENSOR, statuses=("error",), says=("died",),
                description="a 300 MB tensor as the answer"),
@@ -1046,13 +1063,14 @@ HOSTILE: list[Hostile] = [
             description="the assignment folder itself a link to the solution"),
     Hostile("oversized_package", files={**{f"zz_pad{i}.py": "#" + "x" * ((1 << 20) - 64) + "\n" for i in range(20)},
                                         **{f"tiny{i}.py": "" for i in range(300)}},
-            says=("ignored",),
+            says=("more file(s) were ignored",),
             description="20 files of 1 MiB and 300 empty ones: more than the worker's copy can hold"),
 ]
 
 # Graded in a class batch with a correct submission (``__VICTIM__``) and a corrupt archive.
 CLASSMATE = Hostile("tamper_with_classmate", (Append("loss.py", TAMPER),), parts=("loss",), lost=("loss/",),
-                    statuses=FAILED, description="rewrite another student's files and record, kill its grading")
+                    statuses=FAILED, says=("ATTACK tamper: []",),
+                    description="rewrite another student's files and record, kill its grading")
 
 # Level "process" only: the kept worker is reachable by UDP.
 UDP_RELAY = Hostile("trusted_source_relayed_by_udp", (Append("generation.py", RELAY_UDP),), parts=("nucleus",),
@@ -1122,8 +1140,20 @@ def linking_tar(reference: Path, dest: Path, repo: Path) -> Path:
     return path
 
 
+def crowded_zip(reference: Path, dest: Path) -> Path:
+    """The package and 20,000 empty files: each costs an inode and time to unpack, and no byte."""
+    path = dest / "crowded.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in _package(reference).items():
+            z.writestr(name, data)
+        for i in range(20_000):
+            z.writestr(f"junk/{i}", b"")
+    return path
+
+
 # name -> (builder, tests that must score 0, text the message must contain)
 ARCHIVES = {
+    "crowded_zip": (crowded_zip, ("",), "more than 10000 files"),
     "corrupt_zip": (corrupt_zip, ("",), "could not be read"),
     "truncated_targz": (truncated_targz, ("",), "could not be read"),
     "escaping_zip": (escaping_zip, ("",), "outside the submission"),
