@@ -4,8 +4,7 @@ Prints milliseconds per step (forward + backward through embedding, cell, decode
 loss) and the ratio to ``nn.LSTM`` on the same shapes (CharLM-like: E=32, H=256, B=64, T=80), the
 cells alone (no embedding or decoder) too. Timings alternate between the models, so machine noise
 hits all of them alike; the figure is the median over ``--repeats`` rounds. Target: the reference
-LSTM at most 2x ``nn.LSTM`` (stretch 1.2x). The row "LSTM + unbind" is the reference with the
-change :class:`UnbindLSTM` describes, to measure what it would bring.
+LSTM at most 2x ``nn.LSTM`` (stretch 1.2x).
 
     python benchmarks/bench_lstm.py [--threads 1] [--repeats 15] [--T 80]
 """
@@ -21,7 +20,6 @@ from torch import nn
 
 from solution.data import PAD_IX, id2lettre
 from solution.model import CharLM
-from solution.rnn import LSTM
 
 
 class TorchLM(nn.Module):
@@ -35,33 +33,6 @@ class TorchLM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.W_d(self.rnn(self.emb(x))[0])
-
-
-class UnbindLSTM(LSTM):
-    """The reference ``LSTM.forward`` with two changes, to show what they are worth (same values).
-
-    ``x_proj[t]`` in the loop becomes ``x_proj.unbind(0)``: the backward of each ``x_proj[t]``
-    (``SelectBackward``) allocates a zero gradient the size of all of ``x_proj`` ``(T, B, 4H)`` and
-    adds its slice into it, ``T`` times, which is quadratic in ``T``; ``unbind`` has one backward
-    that stacks the ``T`` slices. And ``x_proj[t] + h @ W_h`` becomes one ``addmm``.
-    """
-
-    def forward(self, x: torch.Tensor, state=None) -> torch.Tensor:
-        T, B, _ = x.shape
-        h, C = self.initial_state(B) if state is None else state
-        H = self.latent
-        gates = (self.W_f, self.W_i, self.W_c, self.W_o)
-        W = torch.cat([g.weight for g in gates])  # (4H, H + dim)
-        bias = torch.cat([g.bias for g in gates])  # (4H,)
-        x_proj = torch.addmm(bias, x.reshape(T * B, -1), W[:, H:].t()).view(T, B, 4 * H)
-        W_h = W[:, :H].t()  # (H, 4H)
-        hs = []
-        for x_t in x_proj.unbind(0):  # (B, 4H) each
-            f, i, c, o = torch.addmm(x_t, h, W_h).chunk(4, dim=-1)  # (B, H) each
-            C = torch.sigmoid(f) * C + torch.sigmoid(i) * torch.tanh(c)
-            h = torch.sigmoid(o) * torch.tanh(C)
-            hs.append(h)
-        return torch.stack(hs)  # (T, B, H)
 
 
 def lm_step(model: nn.Module, batch: torch.Tensor) -> None:
@@ -113,14 +84,9 @@ def main() -> None:
     models = {
         "reference LSTM": CharLM(V, args.E, args.H, "lstm"),
         "nn.LSTM": TorchLM(V, args.E, args.H, "lstm"),
-        "LSTM + unbind": CharLM(V, args.E, args.H, "lstm"),
         "reference GRU": CharLM(V, args.E, args.H, "gru"),
         "nn.GRU": TorchLM(V, args.E, args.H, "gru"),
     }
-    models["LSTM + unbind"].rnn = UnbindLSTM(args.E, args.H, V)
-    models["LSTM + unbind"].rnn.load_state_dict(models["reference LSTM"].rnn.state_dict())
-    ref, fixed = (models[n].rnn(x) for n in ("reference LSTM", "LSTM + unbind"))
-    assert torch.allclose(ref, fixed, atol=1e-5), "the unbind variant must compute the same values"
     lm = bench({name: (lambda m=m: lm_step(m, batch)) for name, m in models.items()}, args.repeats)
     cells = bench({name: (lambda m=m: cell_step(m.rnn, x)) for name, m in models.items()}, args.repeats)
     print(f"training step, forward + backward: E={args.E} H={args.H} B={args.B} T={args.T}, "
