@@ -90,7 +90,7 @@ class ScoringPlugin:
         self.infra_error: str | None = None  # the worker could not be started: nothing is scored
 
     # fixtures handed to the tests (the student proxy, the submission's source, ...)
-    @pytest.fixture
+    @pytest.fixture(scope="session")
     def student(self):
         return self.fixtures["student"]
 

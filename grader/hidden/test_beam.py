@@ -114,10 +114,11 @@ def test_nucleus_candidates(student):
     """With nucleus set, every hypothesis only uses ids from the nucleus, and scores stay log-probabilities."""
     table = markov_table("beam/nucleus", eos_bias=2.0, scale=3.0)
     k, maxlen, model = 3, 8, ScriptedLM(table)
-    for alpha, seed in ((0.6, 3), (0.3, 0), (0.3, 1), (0.3, 2)):
-        call = {"fn": "generation.generate_beam", "args": [scripted(table), k, "", maxlen],
-                "kwargs": {"nucleus": alpha, "generator": {"__generator__": seed}}}
-        got = student.run(None, [call], patch=NUCLEUS).value
+    cases = ((0.6, 3), (0.3, 0), (0.3, 1), (0.3, 2))
+    calls = [{"fn": "generation.generate_beam", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, k, "", maxlen],
+              "kwargs": {"nucleus": alpha, "generator": {"__generator__": seed}}} for i, (alpha, seed) in enumerate(cases)]
+    values = student.run(None, calls, patch=NUCLEUS).values  # one request: one worker with the stand-in
+    for (alpha, _), got in zip(cases, values):
         what = f"generate_beam(model, k={k}, '', {maxlen}, nucleus={alpha})"
         if not isinstance(got, list) or not got or len(got) > k:
             fail(f"{what}: expected 1 to {k} hypotheses but got {got!r:.200}.")

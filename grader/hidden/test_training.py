@@ -5,6 +5,7 @@ the clipping replaced by trusted versions, so that only train_step itself is gra
 """
 from __future__ import annotations
 
+import pytest
 import torch
 
 from grader.compare import assert_float, assert_tensor, fail
@@ -34,14 +35,30 @@ def _model(name: str, scale: float = 0.5) -> ScaffoldLM:
     return model
 
 
-def _run(student, name: str, max_norm: float | None, scale: float = 0.5, steps: int = 1):
-    """The student's and the reference's (loss, norm) of the last step, and the weights after ``steps``."""
-    ref = _model(name, scale)
-    spec = {"__model__": "scaffold_lm", "init": [V, E, H], "state_dict": state_dict(ref), "dtype": "float64"}
-    batch = padded_targets(f"{name}/batch", [6, 4, 5, 2], V)
-    first = ("training.train_step", spec, batch, {"__optimizer__": "sgd", "lr": LR, "of": 0}, max_norm)
-    again = ("training.train_step", {"__same__": [0, 0]}, batch, {"__same__": [0, 2]}, max_norm)
-    answer = student.run(None, [first] + [again] * (steps - 1), patch=PATCH)
+# name: (max_norm, scale of the initial weights, steps). All run in one request, so the whole part
+# costs one worker with the trusted stand-ins (see grader.trusted).
+SCENARIOS = {"values": (None, 0.5, 1), "update": (None, 0.5, 2), "clip": (0.05, 1.5, 1), "floats": (1.0, 0.5, 1)}
+
+
+@pytest.fixture(scope="module")
+def runs(student) -> dict:
+    """``{scenario: (result, expected (loss, norm), weights after, expected weights, weights before)}``."""
+    calls, spans, refs = [], {}, {}
+    for name, (max_norm, scale, steps) in SCENARIOS.items():
+        ref = _model(f"train/{name}", scale)
+        spec = {"__model__": "scaffold_lm", "init": [V, E, H], "state_dict": state_dict(ref), "dtype": "float64"}
+        batch = padded_targets(f"train/{name}/batch", [6, 4, 5, 2], V)
+        first = len(calls)
+        calls.append(("training.train_step", spec, batch, {"__optimizer__": "sgd", "lr": LR, "of": 0}, max_norm))
+        calls += [("training.train_step", {"__same__": [first, 0]}, batch, {"__same__": [first, 2]}, max_norm)] * (steps - 1)
+        spans[name], refs[name] = (first, len(calls) - 1), (ref, batch)
+    answer = student.run(None, calls, patch=PATCH)
+    return {name: _outcome(answer, *spans[name], *refs[name], SCENARIOS[name]) for name in SCENARIOS}
+
+
+def _outcome(answer, first: int, last: int, ref, batch, scenario):
+    """The student's last (loss, norm) and weights after the steps, next to the reference's."""
+    max_norm, _, steps = scenario
     before = {k: v.clone() for k, v in ref.state_dict().items()}
     optimizer = torch.optim.SGD(ref.parameters(), lr=LR)
     patched = {"masked_cross_entropy": trusted.masked_loss, "clip_grad_norm": trusted.clip,
@@ -55,25 +72,29 @@ def _run(student, name: str, max_norm: float | None, scale: float = 0.5, steps: 
     finally:
         for k, f in saved.items():
             setattr(ref_training, k, f)
-    result = answer.value
+    after = (answer.after[first][0] or {}).get("state_dict", {})
+    return answer.values[last], expected, after, ref.state_dict(), before
+
+
+def _run(runs: dict, name: str):
+    result, *rest = runs[name]
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         fail(f"train_step: expected a pair (loss, norm) but got {type(result).__name__}.", HINT)
-    after = (answer.after[-1][0] or {}).get("state_dict", {})
-    return result, expected, after, ref.state_dict(), before
+    return (result, *rest)
 
 
 @points(2)
-def test_loss_and_norm(student):
+def test_loss_and_norm(runs):
     """train_step returns the loss of batch[1:] given batch[:-1] and the gradient norm."""
-    (loss, norm), (e_loss, e_norm), *_ = _run(student, "train/values", None)
+    (loss, norm), (e_loss, e_norm), *_ = _run(runs, "values")
     assert_float(loss, e_loss, what="train_step(...) loss", hint=HINT)
     assert_float(norm, e_norm, what="train_step(...) gradient norm", hint=HINT)
 
 
 @points(1)
-def test_step_updates_weights(student):
+def test_step_updates_weights(runs):
     """Two train_steps take two optimizer steps, each with fresh gradients."""
-    _, _, after, expected, _ = _run(student, "train/update", None, steps=2)
+    _, _, after, expected, _ = _run(runs, "update")
     for name, value in expected.items():
         if name not in after:
             fail(f"train_step: the weight {name} could not be read after the steps.")
@@ -83,10 +104,10 @@ def test_step_updates_weights(student):
 
 
 @points(2)
-def test_clipping_before_step(student):
+def test_clipping_before_step(runs):
     """With max_norm, gradients are clipped before the step (the update is at most lr * max_norm)."""
-    max_norm = 0.05
-    (loss, norm), (e_loss, e_norm), after, expected, before = _run(student, "train/clip", max_norm, scale=1.5)
+    max_norm = SCENARIOS["clip"][0]
+    (loss, norm), (e_loss, e_norm), after, expected, before = _run(runs, "clip")
     assert_float(norm, e_norm, what="train_step norm with max_norm (the norm before clipping)", hint=HINT)
     change = torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before if k in after)).item()
     if change > LR * max_norm * 1.001:
@@ -98,9 +119,9 @@ def test_clipping_before_step(student):
 
 
 @points(1)
-def test_returns_floats(student):
+def test_returns_floats(runs):
     """train_step returns Python floats (not tensors that keep the graph alive)."""
-    (loss, norm), *_ = _run(student, "train/floats", 1.0)
+    (loss, norm), *_ = _run(runs, "floats")
     for what, v in (("loss", loss), ("norm", norm)):
         if not isinstance(v, float):
             fail(f"train_step: the {what} should be a Python float but is a {type(v).__name__}.",
