@@ -104,4 +104,4 @@ def generate_beam(model, k: int, start: str = "", maxlen: int = 200, *, eos: int
         the sum of ``log_softmax`` of every chosen id, EOS included when it ended (no length
         normalization).
     """
-    raise NotImplementedError("generate_beam: a batch of live hypotheses; per step, score (alive x V) + finished, keep the top k (~30 lines)")
+    raise NotImplementedError("generate_beam: a batch of live hypotheses; per step, score (alive x V) + finished, keep the top k (~35 lines)")

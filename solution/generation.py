@@ -146,26 +146,31 @@ def generate_beam(model, k: int, start: str = "", maxlen: int = 200, *, eos: int
         candidates = beam_candidates(logits, alive_scores, k, nucleus, generator)  # (n, V)
         V = candidates.shape[-1]
         # finished hypotheses compete with the extensions, unchanged: the first len(finished) slots
-        pool = torch.cat([logits.new_tensor([s for _, s in finished]), candidates.flatten()])
-        top = pool.topk(min(k, int(torch.isfinite(pool).sum()))).indices.tolist()
-        kept, parents, tokens = [], [], []
-        for j in top:
+        pool = candidates.flatten()
+        if finished:
+            pool = torch.cat([logits.new_tensor([s for _, s in finished]), pool])
+        top_scores, top = pool.topk(min(k, pool.numel()))
+        kept, parents, tokens, scores = [], [], [], []
+        for j, score in zip(top.tolist(), top_scores.tolist()):
+            if score == float("-inf"):
+                break  # not a candidate (outside the nucleus), nor is anything after it
             if j < len(finished):
                 kept.append(finished[j])
                 continue
             parent, token = divmod(j - len(finished), V)
             if token == eos:
-                kept.append((alive[parent], float(pool[j])))
+                kept.append((alive[parent], score))
             else:
                 parents.append(parent)
                 tokens.append(token)
-                kept.append(None)  # placeholder: a live hypothesis
-        finished = [h for h in kept if h is not None]
-        alive_scores = pool[[j for j, h in zip(top, kept) if h is None]]  # (n',)
+                scores.append(score)
+        finished = kept
         alive = [alive[p] + [t] for p, t in zip(parents, tokens)]
+        alive_scores = logits.new_tensor(scores)  # (n',)
         if not alive:
             break
-        logits, state = model.step(torch.tensor(tokens), reorder_state(state, torch.tensor(parents)))
-    hypotheses = finished + [(seq, float(s)) for seq, s in zip(alive, alive_scores)]
+        index, ids = torch.tensor([parents, tokens]).unbind(0)  # (n',) each
+        logits, state = model.step(ids, reorder_state(state, index))
+    hypotheses = finished + list(zip(alive, alive_scores.tolist()))
     return sorted(hypotheses, key=lambda h: -h[1])[:k]
     # END SOLUTION

@@ -44,7 +44,7 @@ _GEN_STOP = """        if token == eos:
 _GEN_FEED = "logits, state = model.step(torch.tensor([token]), state)"
 _BEAM_TOTAL = "total = scores[:, None] + F.log_softmax(logits, dim=-1)  # (n, V)"
 _BEAM_EOS = """            if token == eos:
-                kept.append((alive[parent], float(pool[j])))"""
+                kept.append((alive[parent], score))"""
 _NUCLEUS_KEEP = """    keep_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) < alpha
     keep_sorted[..., 0] = True  # the argmax, even for alpha <= 0"""
 _TRAIN_CLIP = """    norm = clip_grad_norm(params, max_norm) if max_norm is not None else grad_norm(params)
@@ -192,12 +192,14 @@ def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
     Spec("beam_multiplies_probabilities", (
         Edit("generation.py", _BEAM_TOTAL, "total = scores[:, None] * F.softmax(logits, dim=-1)  # probabilities"),
         Edit("generation.py", "alive_scores = logits.new_zeros(1)", "alive_scores = logits.new_ones(1)"),
-        Edit("generation.py", "kept.append((alive[parent], float(pool[j])))",
-             "kept.append((alive[parent], float(pool[j].log())))"),
-        Edit("generation.py", "pool = torch.cat([logits.new_tensor([s for _, s in finished]), candidates.flatten()])",
-             "pool = torch.cat([logits.new_tensor([s for _, s in finished]).exp(), candidates.flatten()])"),
-        Edit("generation.py", "hypotheses = finished + [(seq, float(s)) for seq, s in zip(alive, alive_scores)]",
-             "hypotheses = finished + [(seq, float(s.log())) for seq, s in zip(alive, alive_scores)]")),
+        Edit("generation.py", "kept.append((alive[parent], score))", "kept.append((alive[parent], math.log(score)))"),
+        Edit("generation.py", "pool = torch.cat([logits.new_tensor([s for _, s in finished]), pool])",
+             "pool = torch.cat([logits.new_tensor([s for _, s in finished]).exp(), pool])"),
+        Edit("generation.py", 'if score == float("-inf"):', "if score == 0.0:"),
+        Edit("generation.py", "hypotheses = finished + list(zip(alive, alive_scores.tolist()))",
+             "hypotheses = finished + [(seq, math.log(s) if s > 0 else float('-inf')) "
+             "for seq, s in zip(alive, alive_scores.tolist())]"),
+        Edit("generation.py", "import torch\n", "import math\n\nimport torch\n")),
          ("beam",), BEAM, "scores as products of probabilities: 0.3**200 underflows to 0"),
     Spec("beam_drops_finished", (Edit("generation.py", _BEAM_EOS, """            if token == eos:
                 continue"""),),
@@ -363,7 +365,7 @@ EXTRA: list[Spec] = [
                                    "return sorted(hypotheses, key=lambda h: h[1])[:k]"),),
          ("beam",), BEAM, "hypotheses returned worst first"),
     Spec("beam_extends_finished", (Edit("generation.py", _BEAM_EOS, """            if False:
-                kept.append((alive[parent], float(pool[j])))"""),),
+                kept.append((alive[parent], score))"""),),
          ("beam",), BEAM, "EOS does not finish a hypothesis: it keeps being extended"),
     Spec("beam_length_normalized", (Edit("generation.py", "return sorted(hypotheses, key=lambda h: -h[1])[:k]",
                                          "hypotheses = [(seq, s / (len(seq) + 1)) for seq, s in hypotheses]\n"
@@ -373,7 +375,7 @@ EXTRA: list[Spec] = [
         return total""", """    if True:
         return total"""),),
          ("beam",), BEAM, "nucleus set but each hypothesis still extended by its top k"),
-    Spec("beam_without_eos_logprob", (Edit("generation.py", "kept.append((alive[parent], float(pool[j])))",
+    Spec("beam_without_eos_logprob", (Edit("generation.py", "kept.append((alive[parent], score))",
                                            "kept.append((alive[parent], float(alive_scores[parent])))"),),
          ("beam",), BEAM, "a finished hypothesis's score leaves out the EOS log-probability"),
     # ---- nucleus ------------------------------------------------------------------------------
