@@ -19,7 +19,7 @@ import pytest
 
 from .compare import GradingFailure
 from .proxy import StudentCrash, StudentFailure, StudentTimeout
-from .results import PARTS, VISIBILITIES, TestResult
+from .results import VISIBILITIES, TestResult
 from .sandbox import InfraError
 
 MAX_FEEDBACK = 8000  # characters of one test's feedback: student code writes much of it (messages, values)
@@ -136,16 +136,4 @@ class ScoringPlugin:
                 score=meta["points"] if status == "passed" else 0.0, max_score=meta["points"],
                 status=status, feedback=feedback, visibility=meta["visibility"],
                 duration=round(call.duration, 4)))
-
-
-def check_points(results: list[TestResult]) -> list[str]:
-    """Problems with the suite's points: each part must add up to the contract's."""
-    problems = []
-    totals: dict[str, float] = {}
-    for r in results:
-        totals[r.part] = totals.get(r.part, 0.0) + r.max_score
-    for part, expected in PARTS.items():
-        if abs(totals.get(part, 0.0) - expected) > 1e-9:
-            problems.append(f"part {part}: tests worth {totals.get(part, 0.0)} points, the contract says {expected}")
-    return problems
 
