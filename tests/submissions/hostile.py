@@ -1103,12 +1103,16 @@ def truncated_targz(reference: Path, dest: Path) -> Path:
     path = dest / "truncated.tar.gz"
     with tarfile.open(path, "w:gz") as t:
         for name, data in _package(reference).items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
+            _add_file(t, name, data)
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     return path
+
+
+def _add_file(t: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
 
 
 def escaping_zip(reference: Path, dest: Path) -> Path:
@@ -1126,11 +1130,8 @@ def linking_tar(reference: Path, dest: Path, repo: Path) -> Path:
     path = dest / "linking.tar"
     with tarfile.open(path, "w") as t:
         for name, data in _package(reference).items():
-            if name.endswith(("/loss.py", "/gradients.py")):
-                continue
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
+            if not name.endswith(("/loss.py", "/gradients.py")):
+                _add_file(t, name, data)
         link = tarfile.TarInfo("assignment/loss.py")
         link.type, link.linkname = tarfile.SYMTYPE, str(repo / "solution" / "loss.py")
         t.addfile(link)
