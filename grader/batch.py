@@ -29,7 +29,7 @@ from . import __version__
 from .reports.atomic import atomic_write
 from .reports.classreport import student_dirname
 from .results import SubmissionResult
-from .submission import PACKAGE, SubmissionError, find_package, prepare
+from .submission import SubmissionError, package_here, prepare
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
 DONE = ("graded", "timeout")  # statuses that are final; infra_error is retried
@@ -43,15 +43,7 @@ class Job:
 
 def is_class_folder(folder: Path) -> bool:
     """True when ``folder`` holds submissions rather than being one."""
-    return folder.is_dir() and find_package_here(folder) is None
-
-
-def find_package_here(folder: Path) -> Path | None:
-    """The package of ``folder`` itself (``folder/assignment`` or its modules), not of a sub-folder."""
-    for candidate in (folder / PACKAGE, folder):
-        if candidate.is_dir() and any((candidate / f"{m}.py").is_file() for m in ("data", "loss", "rnn", "model")):
-            return candidate
-    return None
+    return folder.is_dir() and package_here(folder) is None
 
 
 def discover(folder: Path, *, roster: Path | None = None) -> list[Job]:
@@ -87,21 +79,34 @@ def load_record(path: Path) -> SubmissionResult | None:
         return None  # missing or unreadable: grade again
 
 
-def submission_hash(job: Job) -> str:
-    with tempfile.TemporaryDirectory(prefix="hash-") as tmp:
-        try:
-            return prepare(job.path, Path(tmp) / "s", student=job.student).sha256
-        except SubmissionError:
-            return ""
+@dataclass(frozen=True)
+class Surveyed:
+    """What the batch needs to know of a submission before grading it."""
+
+    sha256: str  # "" when it cannot be read (graded anyway: it scores 0 with a note)
+    files: dict  # file name -> source text, for the similarity report
 
 
-def pending(jobs: list[Job], out: Path) -> tuple[list[Job], list[SubmissionResult]]:
+def survey(jobs: list[Job]) -> dict[str, Surveyed]:
+    """``{student: Surveyed}``: each submission read once, for resuming and for the class report."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="survey-") as tmp:
+        for job in jobs:
+            try:
+                sub = prepare(job.path, Path(tmp) / student_dirname(job.student), student=job.student)
+                out[job.student] = Surveyed(sub.sha256, sub.files)
+            except SubmissionError:
+                out[job.student] = Surveyed("", {})
+    return out
+
+
+def pending(jobs: list[Job], out: Path, surveyed: dict[str, Surveyed]) -> tuple[list[Job], list[SubmissionResult]]:
     """Split ``jobs`` into those to grade and the results already recorded for them."""
     todo, done = [], []
     for job in jobs:
         record = load_record(record_path(out, job.student))
         if (record is not None and record.status in DONE and record.grader_version == __version__
-                and record.submission_hash == submission_hash(job)):
+                and record.submission_hash == surveyed[job.student].sha256):
             done.append(record)
         else:
             todo.append(job)
@@ -154,10 +159,14 @@ def grade_job(job: Job) -> dict:
 
 def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None = None, warm: bool = True,
                 isolation: str = "auto", budget: float = 600.0, call_timeout: float = 30.0, retries: int = 1,
-                progress: bool = True) -> list[SubmissionResult]:
-    """Grade every submission of ``folder`` into ``out``; returns every record, old and new."""
+                progress: bool = True, surveyed: dict[str, Surveyed] | None = None) -> list[SubmissionResult]:
+    """Grade every submission of ``folder`` into ``out``; returns every record, old and new.
+
+    ``surveyed``: :func:`survey` of the folder's jobs when the caller has it already.
+    """
     all_jobs = discover(folder, roster=roster)
-    todo, results = pending(all_jobs, out)
+    surveyed = surveyed if surveyed is not None else survey(all_jobs)
+    todo, results = pending(all_jobs, out, surveyed)
     (out / "records").mkdir(parents=True, exist_ok=True)
     settings = {"warm": warm, "isolation": isolation, "budget": budget, "out": str(out), "retries": retries,
                 "call_timeout": call_timeout}
@@ -190,16 +199,4 @@ def _progress(items: Iterator, total: int, done: int, enabled: bool) -> Iterator
     for item in bar:
         bar.set_postfix_str(f"{item['student'][:20]}: {item['score']:g}/{item['max_score']:g}")
         yield item
-
-
-def sources_of(jobs: list[Job]) -> dict[str, dict[str, str]]:
-    """``{student: {file name: source}}`` of every job, for the similarity report."""
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="sources-") as tmp:
-        for job in jobs:
-            try:
-                out[job.student] = prepare(job.path, Path(tmp) / student_dirname(job.student)).files
-            except SubmissionError:
-                out[job.student] = {}
-    return out
 

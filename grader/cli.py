@@ -100,19 +100,22 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
 
     with Launcher(warm=warm, isolation=isolation, limits=Limits(call_timeout=call_timeout)) as launcher:
         result = grade_submission(submission, launcher=launcher, student_id=student, budget=budget)
+        note = launcher.isolation_note
     write_results(result, out, formats)
     click.echo(render_table(result))
-    click.echo(f"isolation: {result.isolation}; results written to {out}")
+    click.echo(f"isolation: {result.isolation}" + (f" ({note})" if note else "") + f"; results written to {out}")
 
 
 def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
-    from .batch import discover, grade_class, sources_of
+    from .batch import discover, grade_class, survey
     from .reports.classreport import write_class_report
 
+    surveyed = survey(discover(folder, roster=roster))
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
-                          budget=budget, call_timeout=call_timeout, progress=progress)
+                          budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
-    report = write_class_report(results, out, sources=sources_of(discover(folder, roster=roster)), baseline=baseline)
+    sources = {student: s.files for student, s in surveyed.items()}
+    report = write_class_report(results, out, sources=sources, baseline=baseline)
     width = max([len(r.student) for r in results] + [7])
     click.echo(f"{'student':<{width}}  {'score':>7}  status")
     for r in results:

@@ -85,7 +85,6 @@ class ScoringPlugin:
         self.public = public
         self.results: list[TestResult] = []
         self._meta: dict[str, dict] = {}
-        self._started: dict[str, float] = {}
         self.collect_errors: list[str] = []
         self.infra_error: str | None = None  # the worker could not be started: nothing is scored
 

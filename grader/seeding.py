@@ -20,7 +20,6 @@ TOL = {
     torch.float64: (1e-6, 1e-8),
     torch.float32: (1e-4, 1e-5),
 }
-LOOSE = (1e-3, 1e-4)  # float32 through long recurrences or a different order of operations
 
 
 def seed_all(seed: int = BASE_SEED) -> None:

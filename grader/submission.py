@@ -102,15 +102,18 @@ def prepare(source: Path, dest: Path, *, student: str | None = None) -> Submissi
                       notes=tuple(notes))
 
 
-def find_package(folder: Path) -> Path | None:
-    """The folder holding the modules: ``folder/assignment``, ``folder`` itself, or one level down."""
-    candidates = [folder / PACKAGE, folder]
-    candidates += [p / PACKAGE for p in sorted(folder.iterdir()) if p.is_dir() and not p.is_symlink()]
-    candidates += [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.is_symlink()]
-    for c in candidates:
+def package_here(folder: Path) -> Path | None:
+    """The package of ``folder`` itself: ``folder/assignment`` or ``folder`` when it holds a module."""
+    for c in (folder / PACKAGE, folder):
         if c.is_dir() and not c.is_symlink() and any((c / f"{m}.py").is_file() for m in MODULES):
             return c
     return None
+
+
+def find_package(folder: Path) -> Path | None:
+    """The folder holding the modules: :func:`package_here`, or the same one level down."""
+    subfolders = [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.is_symlink()]
+    return package_here(folder) or next(filter(None, map(package_here, subfolders)), None)
 
 
 def _read_regular(path: Path) -> str | None:

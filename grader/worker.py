@@ -126,7 +126,7 @@ def run(request: dict) -> dict:
         for i, call in enumerate(request["calls"]):
             stage = f"call {i}"
             fn = getattr(obj, call["fn"]) if obj is not None else _resolve(call["fn"])
-            args = [_same(a, all_args) or _build(a) for a in call.get("args", [])]
+            args = [_same(a, all_args) if _is_same(a) else _build(a) for a in call.get("args", [])]
             args = [_bind_optimizer(a, args) for a in args]
             kwargs = {k: _build(v) for k, v in (call.get("kwargs") or {}).items()}
             for j in call.get("grad_args", []):
@@ -240,12 +240,14 @@ def _build(value: Any) -> Any:
     return value
 
 
-def _same(value: Any, earlier: list) -> Any:
+def _is_same(value: Any) -> bool:
+    return isinstance(value, dict) and "__same__" in value
+
+
+def _same(value: dict, earlier: list) -> Any:
     """``{"__same__": [i, j]}``: argument ``j`` of call ``i`` again (one model for many calls)."""
-    if isinstance(value, dict) and "__same__" in value:
-        i, j = value["__same__"]
-        return earlier[i][1][j]
-    return None
+    i, j = value["__same__"]
+    return earlier[i][1][j]
 
 
 def _bind_optimizer(value: Any, args: list) -> Any:

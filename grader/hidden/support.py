@@ -32,7 +32,7 @@ def cell_weights(cls: str, dim: int, latent: int, output: int, name: str, dtype=
     """A reference cell ``cls`` with seeded weights (scale 0.5) and its state dict."""
     cell = getattr(ref_rnn, cls)(dim, latent, output).to(dtype)
     with torch.no_grad():
-        for i, (pname, p) in enumerate(sorted(cell.named_parameters())):
+        for pname, p in sorted(cell.named_parameters()):
             p.copy_(randn(f"{name}/{pname}", *p.shape, dtype=dtype, scale=0.5))
     return cell
 

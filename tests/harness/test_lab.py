@@ -217,17 +217,22 @@ def test_file_logger_writes_csv_and_truncates_on_resume(tmp_path):
     assert [r["step"] for r in read_rows(tmp_path / "scalars.csv")] == ["1", "2"]
 
 
-def test_open_loggers_says_when_tensorboard_is_missing(tmp_path, monkeypatch):
+def _hide_module(monkeypatch, prefix: str) -> None:
+    """Make every import of ``prefix`` (and its submodules) fail, as on a machine without it."""
     import builtins
 
     real_import = builtins.__import__
 
-    def no_tensorboard(name, *args, **kwargs):
-        if name.startswith("torch.utils.tensorboard"):
-            raise ImportError("no tensorboard")
+    def importer(name, *args, **kwargs):
+        if name.startswith(prefix):
+            raise ImportError(f"no {prefix}")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    monkeypatch.setattr(builtins, "__import__", importer)
+
+
+def test_open_loggers_says_when_tensorboard_is_missing(tmp_path, monkeypatch):
+    _hide_module(monkeypatch, "torch.utils.tensorboard")
     notes = []
     loggers = open_loggers(directory=tmp_path, tensorboard=True, resume_step=None, echo=notes.append)
     loggers.close()
@@ -235,16 +240,7 @@ def test_open_loggers_says_when_tensorboard_is_missing(tmp_path, monkeypatch):
 
 
 def test_without_matplotlib_the_run_says_there_is_no_report(tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("no matplotlib")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    _hide_module(monkeypatch, "matplotlib")
     lines = []
     config, _ = plan_run(run_dir=tmp_path, options={**TINY, "max_steps": 1}, resume=False)
     result = run_training(config=config, run_dir=tmp_path, progress=False, tensorboard=False, echo=lines.append)
