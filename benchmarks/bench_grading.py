@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader import wire  # noqa: E402
-from grader.batch import grade_class  # noqa: E402
-from grader.grade import grade_submission  # noqa: E402
-from grader.sandbox import Launcher  # noqa: E402
+from grader.classroom.batch import grade_class  # noqa: E402
+from grader.grading.grade import grade_submission  # noqa: E402
+from grader.sandbox.launcher import Launcher  # noqa: E402
 from tests.submissions.bugs import BUGS  # noqa: E402
 from tests.submissions.build import Spec, materialize  # noqa: E402
 
@@ -50,7 +50,7 @@ def one_submission(folder: Path) -> None:
             grade_submission(folder, launcher=launcher)
             counted = _count_starts(launcher)
             total, result = timed(lambda: grade_submission(folder, launcher=launcher))
-            workers = counted()  # the first one, and one per request with trusted stand-ins (grader.trusted)
+            workers = counted()  # the first one, and one per request with trusted stand-ins (grader.grading.trusted)
             starts = [worker_start(launcher, folder) for _ in range(5)]
         start = sum(starts) / len(starts)
         print(f"{isolation:>10}, warm zygote: grade {total:5.2f} s  score {result.score:g}  worker start "

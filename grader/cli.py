@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from . import __version__
+from grader import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +31,7 @@ _REPO = _Path(__file__).resolve().parent.parent
               default=_REPO / "assignment", show_default=True, help="The student package to write or check.")
 def stubs(check: bool, solution_dir, assignment_dir) -> None:
     """Generate the student package from the reference (or check that it is up to date)."""
-    from .stubgen import MarkerError, check_stubs, generate_stubs
+    from grader.course.stubgen import MarkerError, check_stubs, generate_stubs
 
     if check:
         problems = check_stubs(solution_dir=solution_dir, assignment_dir=assignment_dir)
@@ -80,8 +80,8 @@ def grade_cmd(submission, out, formats, student, jobs, roster, isolation, requir
     checkout. A folder of such entries is a class: each entry is one student (its name is the id,
     or --roster maps it), graded in parallel with -j, resumable (records in OUT/records).
     """
-    from .batch import is_class_folder
-    from .reports import FORMATS
+    from grader.classroom.batch import is_class_folder
+    from grader.reports import FORMATS
 
     isolation = "namespaces" if require_sandbox else isolation
     out = out or _Path("grades") / submission.name
@@ -94,9 +94,9 @@ def grade_cmd(submission, out, formats, student, jobs, roster, isolation, requir
 
 
 def _grade_one(submission, out, formats, *, student, warm, isolation, budget, call_timeout) -> None:
-    from .grade import grade_submission
-    from .reports import render_table, write_results
-    from .sandbox import Launcher, Limits
+    from grader.grading.grade import grade_submission
+    from grader.reports import render_table, write_results
+    from grader.sandbox.launcher import Launcher, Limits
 
     with Launcher(warm=warm, isolation=isolation, limits=Limits(call_timeout=call_timeout)) as launcher:
         result = grade_submission(submission, launcher=launcher, student_id=student, budget=budget)
@@ -107,8 +107,8 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
 
 
 def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
-    from .batch import discover, grade_class, survey
-    from .reports.classreport import write_class_report
+    from grader.classroom.batch import discover, grade_class, survey
+    from grader.classroom.report import write_class_report
 
     surveyed = survey(discover(folder, roster=roster))
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
@@ -133,8 +133,8 @@ def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_tim
               help="Also write the feedback (Markdown, HTML, JUnit, JSON) there.")
 def check_cmd(root, impl, select, out) -> None:
     """Run the public tests on your assignment/ (the hidden tests are not run)."""
-    from .check import self_check
-    from .reports import render_table, write_results
+    from grader.grading.check import self_check
+    from grader.reports import render_table, write_results
 
     result = self_check(root=root, impl=impl, select=select)
     for test in result.tests:
@@ -157,7 +157,7 @@ _LAB_IMPL_HELP = ("solution, assignment, or a folder holding assignment/ (or its
 
 
 def _lab_defaults():
-    from .lab.config import TrainConfig
+    from grader.lab.config import TrainConfig
 
     return TrainConfig()
 
@@ -168,8 +168,8 @@ def _lab_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .lab.impl import ImplError
-        from .lab.train import ConfigConflict
+        from grader.lab.impl import ImplError
+        from grader.lab.train import ConfigConflict
 
         try:
             return fn(*args, **kwargs)
@@ -227,7 +227,7 @@ def train_cmd(out, resume, tensorboard, quiet, **options) -> None:
     after the current step and saves. Budget options (--epochs, --max-steps, --max-minutes,
     --eval-every, --monitor-every) may change when resuming; the others may not.
     """
-    from .lab.train import plan_run, run_training
+    from grader.lab.train import plan_run, run_training
 
     options = {k: v for k, v in options.items() if v is not None}
     if "corpus" in options:
@@ -265,7 +265,7 @@ def generate_cmd(checkpoint, start, method, k, alpha, temperature, maxlen, seed,
 
     Beam search prints the k hypotheses, best first, each with its total log-probability.
     """
-    from .lab.generate import generate_texts, load_model
+    from grader.lab.generate import generate_texts, load_model
 
     loaded, model, meta = load_model(path=checkpoint, impl=impl)
     cfg = meta["config"]
@@ -302,7 +302,7 @@ def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_si
     character and gradient norms; one sentence per generation method; gradient explosion and
     vanishing through time (OUT/explosion.png). Everything also goes to OUT/compare.md.
     """
-    from .lab.compare import compare_all
+    from grader.lab.compare import compare_all
 
     compare_all(out=out, impl=impl, corpus=str(corpus.resolve()) if corpus else None, echo=click.echo,
                 cells=tuple(c.strip() for c in cells.split(",") if c.strip()), clip=clip, steps=steps,
@@ -319,7 +319,7 @@ def release_cmd(out, force) -> None:
     Refuses when assignment/ is not exactly what `grader stubs` writes. Never contains solution/,
     grader/ (hidden tests) or data/class/.
     """
-    from .release import ReleaseError, build_release
+    from grader.course.release import ReleaseError, build_release
 
     try:
         written = build_release(out=out, force=force)
@@ -348,7 +348,7 @@ def _need_nbgrader() -> None:
 @click.option("--duedate", default=None, help="Due date recorded in the gradebook, e.g. '2025-03-01 23:59:00 UTC'.")
 def nbgrader_init_cmd(course_dir, assignment, course_id, duedate) -> None:
     """Create COURSE_DIR: config, source/ (notebook + stubs + public tests), gradebook, release/."""
-    from .nbgrader_bridge import init_course
+    from grader.platforms.nbgrader import init_course
 
     _need_nbgrader()
     try:
@@ -376,7 +376,7 @@ def nbgrader_autograde_cmd(course_dir, assignment, students, jobs, isolation, bu
     Resumable (records in COURSE_DIR/.grader/ASSIGNMENT/). Then `nbgrader export` and formgrader
     show the scores per part; feedback/<student>/ASSIGNMENT/ holds the HTML feedback.
     """
-    from .nbgrader_bridge import autograde
+    from grader.platforms.nbgrader import autograde
 
     _need_nbgrader()
     try:

@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import TrainConfig
-from .corpus import BucketBatches, load_samples, split_samples
-from .generate import generate_texts, load_model
-from .impl import Impl, load_impl
-from .report import load_series
-from .train import plan_run, run_training
+from grader.lab.config import TrainConfig
+from grader.lab.corpus import BucketBatches, load_samples, split_samples
+from grader.lab.generate import generate_texts, load_model
+from grader.lab.impl import Impl, load_impl
+from grader.lab.report import load_series
+from grader.lab.train import plan_run, run_training
 
 PAD_IX, EOS_IX = 0, 1
 

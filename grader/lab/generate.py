@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import find_checkpoint, load_weights, read_meta
-from .config import TrainConfig
-from .impl import Impl, ImplError, load_impl
+from grader.lab.checkpoint import find_checkpoint, load_weights, read_meta
+from grader.lab.config import TrainConfig
+from grader.lab.impl import Impl, ImplError, load_impl
 
 METHODS = ("greedy", "sample", "nucleus", "beam")
 

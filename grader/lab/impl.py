@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ..submission import MODULES, find_package
+from grader.grading.submission import MODULES, find_package
 
 NAMED = ("solution", "assignment")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .monitor import SCALARS, read_rows
+from grader.lab.monitor import SCALARS, read_rows
 
 
 def load_series(directory: Path) -> dict[str, tuple[list[int], list[float]]]:

@@ -20,14 +20,18 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import find_checkpoint, load_optimizer_state, load_weights, read_meta, save_checkpoint
-from .config import TrainConfig
-from .corpus import BucketBatches, EpochLoader, fixed_batches, load_samples, make_collate, split_samples
-from .evaluate import evaluate
-from .impl import Impl, load_impl
-from .monitor import gate_activations, log_gates, log_gradients, open_loggers
-from .report import write_report
-from .schedule import WarmupCosine
+from grader.lab.checkpoint import (
+    find_checkpoint, load_optimizer_state, load_weights, read_meta, save_checkpoint,
+)
+from grader.lab.config import TrainConfig
+from grader.lab.corpus import (
+    BucketBatches, EpochLoader, fixed_batches, load_samples, make_collate, split_samples,
+)
+from grader.lab.evaluate import evaluate
+from grader.lab.impl import Impl, load_impl
+from grader.lab.monitor import gate_activations, log_gates, log_gradients, open_loggers
+from grader.lab.report import write_report
+from grader.lab.schedule import WarmupCosine
 
 RESUMABLE = ("interrupted", "max-steps", "max-minutes")  # stops after which the same command continues
 MONITOR_SENTENCES = 32  # the fixed batch whose gates are watched: the first held-out sentences

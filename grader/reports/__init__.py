@@ -1,4 +1,4 @@
-"""Every output format, each a pure function of :class:`grader.results.SubmissionResult`.
+"""Every output format, each a pure function of :class:`grader.grading.results.SubmissionResult`.
 
 =========  ==================  ==========================================
 format     file                writer
@@ -12,7 +12,7 @@ csv        ``grades.csv``      :mod:`.gradebook`
 =========  ==================  ==========================================
 
 Class-level reports (gradebook, per-student feedback, statistics, similarity) live in
-:mod:`.classreport`.
+:mod:`grader.classroom.report`.
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..results import SubmissionResult
-from . import gradebook, gradescope, html, junit, markdown
-from .atomic import atomic_write
-from .common import fmt_points
+from grader.grading.results import SubmissionResult
+from grader.reports import gradebook, gradescope, html, junit, markdown
+from grader.reports.atomic import atomic_write
+from grader.reports.common import fmt_points
 
 FORMATS: tuple[str, ...] = ("json", "junit", "markdown", "html", "csv")
 FILENAMES: dict[str, str] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..results import PARTS, SubmissionResult, TestResult
+from grader.grading.results import PARTS, SubmissionResult, TestResult
 
 HIDDEN_TITLE = "hidden test"
 WITHHELD = {

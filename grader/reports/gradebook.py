@@ -11,8 +11,8 @@ import csv
 import io
 from typing import Iterable
 
-from ..results import PARTS, SubmissionResult
-from .common import fmt_points
+from grader.grading.results import PARTS, SubmissionResult
+from grader.reports.common import fmt_points
 
 HEADER: tuple[str, ...] = ("student", "submission_hash", "status", *PARTS, "total", "max",
                            "grader_version")

@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..results import SubmissionResult, TestResult
-from .common import (
-    by_part, clean_text, empty_feedback, fmt_points, provenance, seeds_text, status_line,
-    suite_line,
+from grader.grading.results import SubmissionResult, TestResult
+from grader.reports.common import (
+    by_part, clean_text, empty_feedback, fmt_points, provenance, seeds_text, status_line, suite_line,
 )
 
 # Ours -> Gradescope's. Gradescope also has "after_published", which we never produce.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 
-from ..results import SubmissionResult, TestResult
-from .common import (
-    by_part, clean_text, empty_feedback, feedback_for, fmt_points, percent, seeds_text,
-    status_line, suite_line, title_for, truncate,
+from grader.grading.results import SubmissionResult, TestResult
+from grader.reports.common import (
+    by_part, clean_text, empty_feedback, feedback_for, fmt_points, percent, seeds_text, status_line,
+    suite_line, title_for, truncate,
 )
 
 CSS = """

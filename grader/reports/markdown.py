@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ..results import SubmissionResult, TestResult
-from .common import (
+from grader.grading.results import SubmissionResult, TestResult
+from grader.reports.common import (
     by_part, clean_text, empty_feedback, feedback_for, fmt_points, seeds_text, status_line,
     suite_line, title_for, truncate,
 )

@@ -1,4 +1,4 @@
-"""Hostile submissions graded end to end by the real grader (grader.grade, grader.batch, the CLI).
+"""Hostile submissions graded end to end by the real grader (grader.grading.grade, grader.classroom.batch, the CLI).
 
 Each submission of ``tests/submissions/hostile.py`` carries one attack. Grading it must give:
 
@@ -37,12 +37,12 @@ from pathlib import Path
 import pytest
 
 import grader
-from grader import slots
-from grader.grade import grade_submission
+from grader.sandbox import slots
+from grader.grading.grade import grade_submission
 from grader.reports import write_results
-from grader.results import PARTS, SubmissionResult
-from grader.sandbox import Launcher, Limits
-from grader.scoring import MAX_FEEDBACK
+from grader.grading.results import PARTS, SubmissionResult
+from grader.sandbox.launcher import Launcher, Limits
+from grader.grading.scoring import MAX_FEEDBACK
 from tests.harness.test_sandbox import namespaces_possible, pids_of_uid
 from tests.submissions import hostile
 from tests.submissions.build import Spec, materialize

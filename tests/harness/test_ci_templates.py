@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.release import build_release, torch_pin
+from grader.course.release import build_release, torch_pin
 
 yaml = pytest.importorskip("yaml", reason="PyYAML parses the CI templates: pip install -e '.[test]'")
 
@@ -108,7 +108,7 @@ def test_summary_script_counts_and_fences_untrusted_messages(tmp_path):
         '<testcase classname="tests.public.test_rnn" name="test_c"><error message="boom">Traceback</error></testcase>'
         '<testcase classname="tests.public.test_rnn" name="test_d"><skipped message="later"/></testcase>'
         "</testsuite></testsuites>")
-    summary = runpy.run_path(str(REPO / "grader" / "templates" / "ci" / "summary.py"))
+    summary = runpy.run_path(str(REPO / "grader" / "platforms" / "ci" / "summary.py"))
     text = summary["summary"](summary["cases"](str(xml)))
     assert text.startswith("## Public tests: 1 / 4 passed")
     assert "| loss | 1 | 2 |" in text and "| rnn | 0 | 2 |" in text
@@ -120,7 +120,7 @@ def test_summary_script_counts_and_fences_untrusted_messages(tmp_path):
 def test_staff_workflow_grades_with_the_hidden_suites_and_stays_private(bundle):
     """The staff template (not released): valid YAML, `grader grade` on the checked-out student
     repository, and no workflow input expanded inside a shell script (script injection)."""
-    text = (REPO / "grader" / "templates" / "ci" / "staff-hidden-grading.yml").read_text()
+    text = (REPO / "grader" / "platforms" / "ci" / "staff-hidden-grading.yml").read_text()
     workflow = yaml.safe_load(text)
     steps = workflow["jobs"]["grade"]["steps"]
     runs = [step["run"] for step in steps if "run" in step]

@@ -2,7 +2,7 @@
 
 Every submission is described in ``tests/submissions`` (``bugs.py``, ``variants.py``,
 ``malformed.py``), materialized under a temporary folder and graded with the real sandbox, one
-warm :class:`grader.sandbox.Launcher` for the whole module. What each must give:
+warm :class:`grader.sandbox.launcher.Launcher` for the whole module. What each must give:
 
 - the solution: 100, every test passed; the stubs: 0, every feedback says "not implemented";
 - a bug: loses points in each of its parts, keeps full marks elsewhere, and a failed test of each
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import grade_submission
-from grader.results import PARTS, SubmissionResult
-from grader.sandbox import Launcher
+from grader.grading.grade import grade_submission
+from grader.grading.results import PARTS, SubmissionResult
+from grader.sandbox.launcher import Launcher
 from tests.submissions.build import Spec, materialize
 from tests.submissions.bugs import BUGS, KNOWN_MISSES
 from tests.submissions.malformed import MALFORMED, ZEROED

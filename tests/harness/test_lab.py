@@ -13,7 +13,9 @@ from safetensors.torch import load_file
 from grader.cli import main
 from grader.lab.checkpoint import find_checkpoint, load_optimizer_state, read_meta, save_checkpoint
 from grader.lab.config import TrainConfig
-from grader.lab.corpus import BucketBatches, EpochLoader, fixed_batches, load_samples, make_collate, split_samples
+from grader.lab.corpus import (
+    BucketBatches, EpochLoader, fixed_batches, load_samples, make_collate, split_samples,
+)
 from grader.lab.evaluate import evaluate
 from grader.lab.impl import load_impl
 from grader.lab.monitor import FileLogger, open_loggers, read_rows

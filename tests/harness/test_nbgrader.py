@@ -24,8 +24,8 @@ from nbgrader.api import Gradebook  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from grader.cli import main  # noqa: E402
-from grader.nbgrader_bridge import autograde, course_api  # noqa: E402
-from grader.results import PARTS  # noqa: E402
+from grader.platforms.nbgrader import autograde, course_api  # noqa: E402
+from grader.grading.results import PARTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 A = "tme5"
@@ -166,7 +166,7 @@ def test_a_second_assignment_joins_the_course(course):
     from nbgrader.converters.autograde import Autograde
     from traitlets.config.loader import PyFileConfigLoader
 
-    from grader.nbgrader_bridge import init_course
+    from grader.platforms.nbgrader import init_course
 
     init_course(course_dir=course, assignment="tme5b")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()

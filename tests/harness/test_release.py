@@ -2,7 +2,7 @@
 
 The leak checks are independent of how the bundle is built: they read every file written, and
 compare it with ``solution/``'s regions (through the stub generator's own parser) and with
-``grader/hidden/``. Each check is also run on a bundle with a planted leak, to show it can fail.
+``grader/grading/hidden/``. Each check is also run on a bundle with a planted leak, to show it can fail.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.release import ReleaseError, build_release
-from grader.stubgen import collect_regions
+from grader.course.release import ReleaseError, build_release
+from grader.course.stubgen import collect_regions
 
 REPO = Path(__file__).resolve().parents[2]
 MIN_LINE = 20  # shorter lines ("break", "loss.backward()") are common to any PyTorch code
@@ -73,7 +73,7 @@ def hidden_lines() -> set[str]:
         for path in (REPO / folder).glob("*.py"):
             public |= {s.strip() for s in path.read_text(encoding="utf-8").splitlines()}
     hidden = set()
-    for path in (REPO / "grader" / "hidden").glob("*.py"):
+    for path in (REPO / "grader" / "grading" / "hidden").glob("*.py"):
         hidden |= {s for s in code_lines(path.read_text(encoding="utf-8").splitlines())
                    if len(s) >= 25 and s not in public}
     return hidden
@@ -81,7 +81,7 @@ def hidden_lines() -> set[str]:
 
 def hidden_leaks(files: dict[str, str]) -> list[str]:
     hidden = hidden_lines()
-    contents = {p.read_text(encoding="utf-8") for p in (REPO / "grader" / "hidden").iterdir() if p.is_file()}
+    contents = {p.read_text(encoding="utf-8") for p in (REPO / "grader" / "grading" / "hidden").iterdir() if p.is_file()}
     leaks = [f"{rel}: a copy of a hidden file" for rel, text in files.items() if text in contents]
     for rel, text in files.items():
         found = sorted(hidden & {s.strip() for s in text.splitlines()})
@@ -126,7 +126,7 @@ def test_no_hidden_test_is_released(bundle):
     assert len(hidden_lines()) > 50, "expected many lines specific to the hidden suites"
     leaks = hidden_leaks(bundle)
     assert not leaks, "hidden test code found in the bundle:\n" + "\n".join(leaks)
-    planted = dict(bundle, **{"tests/public/test_extra.py": (REPO / "grader/hidden/test_beam.py").read_text()})
+    planted = dict(bundle, **{"tests/public/test_extra.py": (REPO / "grader/grading/hidden/test_beam.py").read_text()})
     assert hidden_leaks(planted), "a planted hidden suite was not found"
 
 

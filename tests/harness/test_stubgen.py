@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.stubgen import STUB_SEP, MarkerError, check_stubs, collect_regions, generate_stubs, parse_regions, size_hint
+from grader.course.stubgen import (
+    STUB_SEP, MarkerError, check_stubs, collect_regions, generate_stubs, parse_regions, size_hint,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

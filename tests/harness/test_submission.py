@@ -1,4 +1,4 @@
-"""Locating, copying and hashing submissions (grader.submission): folders, archives, hostile layouts."""
+"""Locating, copying and hashing submissions (grader.grading.submission): folders, archives, hostile layouts."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.submission import MAX_FILE_BYTES, SubmissionError, prepare
+from grader.grading.submission import MAX_FILE_BYTES, SubmissionError, prepare
 
 LOSS = "def masked_cross_entropy(logits, target, pad_ix=0):\n    return logits.sum()\n"
 

@@ -25,13 +25,13 @@ grader's own process could write), ``__PORT__`` (a TCP and UDP port the harness 
 
 Attacks that succeeded against the grader before it was fixed (the harness now holds them off):
 ``trusted_source_relayed_by_keyring`` (kernel keyrings and System V IPC outlive a worker: the worker
-now has no such calls, grader.seccomp), ``trusted_source_relayed_by_udp`` (level "process": the
-submission's other worker stayed alive beside the substitution's; grader.proxy closes it first),
-``huge_forged_feedback`` (unbounded feedback in every record and report: grader.scoring caps it),
+now has no such calls, grader.sandbox.seccomp), ``trusted_source_relayed_by_udp`` (level "process": the
+submission's other worker stayed alive beside the substitution's; grader.grading.proxy closes it first),
+``huge_forged_feedback`` (unbounded feedback in every record and report: grader.grading.scoring caps it),
 ``id_lists_longer_than_maxlen`` (minutes of trusted replay outside any time limit: the hidden tests
 check the length first), ``oversized_package`` (an infrastructure error forever, never a grade) and
 the archives ``corrupt_zip``, ``truncated_targz`` (an exception that stopped a whole class batch)
-and ``crowded_zip`` (grader.submission).
+and ``crowded_zip`` (grader.grading.submission).
 """
 from __future__ import annotations
 
@@ -418,8 +418,8 @@ def _reference():
 
 def _read_secrets():
     got = []
-    for path in ("__CANARY_FILE__", "__CANARY_TMP__", "__REPO__/grader/hidden/test_loss.py",
-                 "__REPO__/grader/trusted.py", "/etc/shadow", "/proc/1/root__CANARY_FILE__"):
+    for path in ("__CANARY_FILE__", "__CANARY_TMP__", "__REPO__/grader/grading/hidden/test_loss.py",
+                 "__REPO__/grader/grading/trusted.py", "/etc/shadow", "/proc/1/root__CANARY_FILE__"):
         try:
             with open(path) as f:
                 got.append(f"{path}: READ {f.read()[:300]!r}")
@@ -464,7 +464,7 @@ def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
     raise RuntimeError(f"ATTACK snoop: hits {hits} in {len(pids)} pids; " + text[:1500])
 '''
 
-# grader.trusted's functions (masked_loss, clip, nucleus_probs), and anything else that could answer
+# grader.grading.trusted's functions (masked_loss, clip, nucleus_probs), and anything else that could answer
 # a graded question, looked for from inside graded functions, at import and at each call.
 GC_TRUSTED_LOSS = '''
 import gc as _gc
@@ -481,7 +481,7 @@ def _foreign(f):
 
 
 def _search():
-    """Functions of grader.trusted (or the solution) in this process, by sys.modules, gc or source text."""
+    """Functions of grader.grading.trusted (or the solution) in this process, by sys.modules, gc or source text."""
     found = {}
     for name, module in list(_sys.modules.items()):
         for attr in _WANTED:
@@ -496,7 +496,7 @@ def _search():
         for v in values:
             if isinstance(v, str) and "def masked_loss(" in v and "def nucleus_probs(" in v:
                 ns = {}
-                try:  # the source of grader.trusted, if it is here (not a line of this file)
+                try:  # the source of grader.grading.trusted, if it is here (not a line of this file)
                     exec(compile(v, "stolen", "exec"), ns)
                 except Exception:
                     continue
@@ -714,7 +714,7 @@ def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
 HUGE_FEEDBACK = '''
 import sys as _sys
 
-_worker = _sys.modules.get("grader.worker")
+_worker = _sys.modules.get("grader.worker.serve")
 if _worker is not None:  # the worker's own describe() caps the message; this one does not
     _describe = _worker.describe
 
@@ -1013,11 +1013,11 @@ HOSTILE: list[Hostile] = [
             (Append("loss.py", GC_TRUSTED_LOSS), Append("generation.py", GC_TRUSTED_NUCLEUS)),
             parts=("loss", "nucleus"), lost=("loss/", "nucleus/"), statuses=FAILED,
             says=("ATTACK gc_trusted: found []",),
-            description="search sys.modules and gc.get_objects() for grader.trusted's masked_loss / nucleus_probs "
+            description="search sys.modules and gc.get_objects() for grader.grading.trusted's masked_loss / nucleus_probs "
                         "(or its source text) from inside masked_cross_entropy and nucleus_probs, and use them"),
     Hostile("trusted_source_relayed_by_keyring", (Append("generation.py", RELAY_KEYRING),), parts=("nucleus", "beam"),
             lost=("nucleus/", "beam/test_whole_context_consumed"), says=("not written yet",),
-            description="take grader.trusted's source in the substitution worker, keep it in the kernel keyrings "
+            description="take grader.grading.trusted's source in the substitution worker, keep it in the kernel keyrings "
                         "and System V shared memory, take it back in the next worker of the same slot"),
     # ---- what the grader reads ----------------------------------------------------------------
     on_loss("fake_score_lines", FAKE_SCORES, statuses=FAILED, says=("SCORE: 100/100",), printed=("68 passed",),
@@ -1075,7 +1075,7 @@ CLASSMATE = Hostile("tamper_with_classmate", (Append("loss.py", TAMPER),), parts
 # Level "process" only: the kept worker is reachable by UDP.
 UDP_RELAY = Hostile("trusted_source_relayed_by_udp", (Append("generation.py", RELAY_UDP),), parts=("nucleus",),
                     lost=("nucleus/",), says=("not written yet",),
-                    description="the substitution worker sends grader.trusted's source by UDP to the other worker")
+                    description="the substitution worker sends grader.grading.trusted's source by UDP to the other worker")
 
 BY_NAME = {s.name: s for s in HOSTILE + [CLASSMATE, UDP_RELAY]}
 

@@ -32,7 +32,7 @@ MALFORMED: list[Spec] = [
     Spec("syntax_error_in_generation", parts=GENERATION_PARTS, names=("SyntaxError", f"line {_GEN_LINE}"),
          files={"generation.py": _GEN_SYNTAX},
          description="generation.py does not parse: only its three parts lose points"),
-    # training.py imports loss.py, but its tests substitute a trusted loss (grader.trusted): when
+    # training.py imports loss.py, but its tests substitute a trusted loss (grader.grading.trusted): when
     # loss.py does not import, the worker puts the trusted module in its place, so training keeps its points.
     Spec("syntax_error_in_loss", parts=("loss",), names=("SyntaxError", f"line {_LOSS_LINE}"),
          files={"loss.py": _LOSS_SYNTAX},

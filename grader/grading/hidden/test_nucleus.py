@@ -1,0 +1,86 @@
+"""Hidden tests: nucleus (top-p) probabilities and sampling (6 points)."""
+from __future__ import annotations
+
+import torch
+
+from grader.grading.compare import assert_tensor, fail
+from grader.worker.scaffold import ScriptedLM
+from solution import generation as ref
+
+from solution.data import EOS_IX
+
+from grader.grading.hidden.support import markov_table, points, randn, scripted
+
+HINT = ("sort by decreasing probability, keep a symbol while the mass before it is < alpha (the symbol that "
+        "crosses alpha is kept, the argmax always), zero the rest, renormalize")
+
+
+def _check(student, logits, alpha, what):
+    got = student.generation.nucleus_probs(logits, alpha)
+    assert_tensor(got, ref.nucleus_probs(logits, alpha), what=what, hint=HINT)
+
+
+@points(1)
+def test_top_probability_above_alpha(student):
+    """When the most probable symbol alone exceeds alpha, only it is kept."""
+    logits = torch.log(torch.tensor([0.1, 0.7, 0.15, 0.05], dtype=torch.float64))
+    _check(student, logits, 0.5, "nucleus_probs(log [.1, .7, .15, .05], alpha=0.5)")
+
+
+@points(2)
+def test_crossing_symbol_kept(student):
+    """The symbol that crosses alpha is kept; the order of the logits does not matter."""
+    probs = torch.tensor([0.2, 0.1, 0.4, 0.3], dtype=torch.float64)  # sorted: .4 .3 .2 .1
+    for alpha in (0.25, 0.6, 0.75, 0.95):
+        _check(student, probs.log(), alpha, f"nucleus_probs(log [.2, .1, .4, .3], alpha={alpha})")
+
+
+@points(1)
+def test_alpha_one(student):
+    """alpha = 1 gives the full softmax."""
+    logits = randn("nucleus/one", 97)
+    _check(student, logits, 1.0, "nucleus_probs(logits (97,), alpha=1.0)")
+
+
+@points(1)
+def test_batched(student):
+    """nucleus_probs works on logits (..., V), row by row."""
+    logits = randn("nucleus/batched", 2, 3, 11, scale=2.0)
+    _check(student, logits, 0.8, "nucleus_probs(logits (2, 3, 11), alpha=0.8)")
+
+
+@points(1)
+def test_sampling_stays_in_nucleus(student):
+    """generate(sample=True, nucleus=alpha) only produces ids from the nucleus (of logits / temperature)."""
+    table = markov_table("nucleus/sample", eos_bias=1.0, scale=3.0)
+    alpha = 0.5
+    calls = [{"fn": "generation.generate", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, "", 15],
+              "kwargs": {"sample": True, "nucleus": alpha, "generator": {"__generator__": 40 + i}}} for i in range(20)]
+    model = ScriptedLM(table)
+    for n, ids in enumerate(student.run(None, calls).values):
+        if not isinstance(ids, list):
+            fail(f"generate(sample=True, nucleus={alpha}): expected a list of ids but got {type(ids).__name__}.")
+        if len(ids) > 15:  # before the replay below (~0.1 ms an id), which no time limit covers
+            fail(f"generate(sample=True, nucleus={alpha}, maxlen=15) returned {len(ids)} ids, more than maxlen.",
+                 "stop after maxlen ids")
+        logits, state = ref.feed_context(model, "")
+        for i in ids:
+            if not isinstance(i, int) or not 0 <= i < 97 or ref.nucleus_probs(logits[0], alpha)[i] == 0:
+                fail(f"generate(sample=True, nucleus={alpha}) produced id {i!r}, outside the nucleus (draw {n}).",
+                     "sample from nucleus_probs(logits / temperature, nucleus) when nucleus is set")
+            logits, state = model.step(torch.tensor([i]), state)
+    _check_temperature_then_nucleus(student)
+
+
+def _check_temperature_then_nucleus(student) -> None:
+    """At temperature 0.5 the nucleus of [2, 1, .5, 0] at alpha 0.6 is the first id alone (at 1: two ids)."""
+    table = torch.full((1, 97, 97), -1e4, dtype=torch.float64)
+    table[0, EOS_IX, 2:6] = torch.tensor([2.0, 1.0, 0.5, 0.0], dtype=torch.float64)
+    calls = [{"fn": "generation.generate", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, "", 1],
+              "kwargs": {"sample": True, "temperature": 0.5, "nucleus": 0.6, "generator": {"__generator__": i}}}
+             for i in range(50)]
+    values = student.run(None, calls).values
+    if any(v != [2] for v in values):
+        fail("generate(sample=True, temperature=0.5, nucleus=0.6) drew ids outside the nucleus of "
+             "softmax(logits / temperature): " + str(sorted({tuple(v) if isinstance(v, list) else v for v in values}))[:200],
+             "divide the logits by the temperature, then apply nucleus_probs")
