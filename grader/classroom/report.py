@@ -6,6 +6,7 @@
     out/feedback/<student>/feedback.md      what each student reads (Markdown and HTML)
     out/feedback/<student>/feedback.html
     out/summary.html                        standalone page: statistics, histogram, pairs
+    out/similarity/pair-<hash>.html         each flagged pair's matching code side by side
     out/summary.json                        the same statistics for scripts
     out/histogram.png                       when matplotlib is importable
 
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from grader.classroom import similarity
+from grader.classroom import sidebyside, similarity
 from grader.grading.results import SubmissionResult
 from grader.classroom import stats as classstats
 from grader.reports import gradebook, html, markdown
@@ -91,7 +92,9 @@ def class_summary(results: Sequence[SubmissionResult], pairs: Sequence[similarit
                        for r in classstats.pass_rates(results).values()],
         "common_failures": [{"message": f.message, "count": f.count, "tests": sorted(f.tests)}
                             for f in classstats.common_failures(results, top)],
-        "similar_pairs": [asdict(p) for p in pairs],
+        "similar_pairs": [{"a": p.a, "b": p.b, "score": p.score, "shared": p.shared,
+                           "units": [asdict(u) for u in p.units],
+                           "page": f"similarity/{sidebyside.page_name(p)}"} for p in pairs],
         "not_graded": [{"student": r.student, "status": r.status,
                         "message": classstats.normalize_message(r.message)}
                        for r in classstats.not_graded(results)],
@@ -114,6 +117,17 @@ def _histogram_html(summary: dict, png: bytes | None) -> str:
             + _table(("score %", "submissions"), rows))
 
 
+def _pairs_table(pairs: Sequence[dict]) -> str:
+    if not pairs:
+        return "<p>None: no two submissions share a module or a function near-identically.</p>"
+    rows = "".join(
+        f"<tr><td>{html.esc(p['a'])}</td><td>{html.esc(p['b'])}</td><td>{p['score']:.2f}</td>"
+        f"<td>{html.esc(', '.join('whole package' if u['unit'] == '*' else u['unit'] for u in p['units'][:6]))}</td>"
+        f'<td><a href="{html.esc(p["page"])}">side by side</a></td></tr>' for p in pairs)
+    head = "".join(f"<th>{h}</th>" for h in ("student", "student", "similarity", "where", "code"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 def summary_page(summary: dict, png: bytes | None) -> str:
     """The standalone class summary page (every value escaped)."""
     s = summary["scores_percent"]
@@ -132,9 +146,7 @@ def summary_page(summary: dict, png: bytes | None) -> str:
                 for f in summary["common_failures"]]),
         "<h2>Near-identical submissions</h2>",
         "<p>Pairs to read side by side; a high score is not a verdict.</p>",
-        _table(("student", "student", "similarity", "shared fingerprints"),
-               [(p["a"], p["b"], f"{p['score']:.2f}", p["shared"])
-                for p in summary["similar_pairs"]]),
+        _pairs_table(summary["similar_pairs"]),
         "<h2>Not graded</h2>",
         _table(("student", "status", "message"),
                [(r["student"], r["status"], r["message"]) for r in summary["not_graded"]]),
@@ -186,4 +198,5 @@ def write_class_report(results: Sequence[SubmissionResult], out_dir: str | os.Pa
         pairs=pairs,
     )
     report.feedback = write_feedback(results, out, after_due_date=after_due_date)
+    sidebyside.write_pages(pairs, sources or {}, out)
     return report

@@ -128,7 +128,7 @@ def test_python312_fstring_tokens_are_one_literal(monkeypatch):
              (tokenize.NAME, "x"), (tokenize.OP, "}"), (1002, "!"), (1003, '"'),
              (tokenize.OP, "+"), (tokenize.NAME, "z")]
     line = [tokenize.TokenInfo(t, s, (1, 0), (1, 0), "") for t, s in kinds]
-    assert similarity._normal_line(line) == ["V", "=", "S", "+", "V"]
+    assert [w for w, _ in similarity._normal_line(line)] == ["V", "=", "S", "+", "V"]
 
 
 def test_syntax_error_does_not_raise():
@@ -160,8 +160,10 @@ def test_baseline_stub_is_not_similarity():
     prints = fingerprints(sources, baseline=BASELINE)
     assert prints["dan"] == frozenset() and prints["eve"] == frozenset()
     assert similar_pairs(sources, baseline=BASELINE, threshold=0.5) == []
-    # Without the baseline the same two would be flagged: the subtraction is what prevents it.
-    assert [(p.a, p.b) for p in similar_pairs(sources, threshold=0.9)] == [("dan", "eve")]
+    # Without the baseline the same two would be flagged, and both stubs are contained in alice's
+    # code (containment): the subtraction is what prevents it.
+    assert {(p.a, p.b) for p in similar_pairs(sources, threshold=0.9)} == {
+        ("dan", "eve"), ("alice", "dan"), ("alice", "eve")}
 
 
 def test_baseline_subtraction_lowers_shared_scaffolding():
@@ -176,3 +178,133 @@ def test_multi_file_sources_are_order_independent():
     assert len(pairs) == 1 and pairs[0].score == 1.0
     assert "s1 <-> s2: 1.00" in similarity.describe(pairs)
     assert similarity.describe([]) == "no near-identical submissions"
+
+
+# -- evasions (issue 9, class 8): each pushed a copied pair below the threshold before ----------
+def _implementation(text: str) -> list[int]:
+    """Line numbers of ``text`` that are not in the baseline (what a student wrote)."""
+    base = set(BASELINE.splitlines())
+    return [i for i, line in enumerate(text.splitlines(), 1) if line not in base and line.strip()]
+
+
+def _with_semicolons(text: str) -> str:
+    lines = text.splitlines()
+    for i in _implementation(text):
+        if not lines[i - 1].rstrip().endswith((":", ",", "(")):
+            lines[i - 1] = lines[i - 1] + ";"
+    return "\n".join(lines) + "\n"
+
+
+BUILTIN_RENAMES = (A.replace("losses", "input").replace("mask", "vars").replace("xh", "list")
+                   .replace("hs", "iter").replace("T, B, _ = x.shape", "len, B, _ = x.shape")
+                   .replace("range(T)", "range(len)"))
+
+
+def test_renaming_locals_to_builtins_changes_nothing():
+    assert "input" in BUILTIN_RENAMES and "vars" in BUILTIN_RENAMES
+    assert normalize_source(BUILTIN_RENAMES) == normalize_source(A)
+    pairs = similar_pairs({"alice": A, "mallory": BUILTIN_RENAMES, "bob": B}, baseline=BASELINE)
+    assert [(p.a, p.b) for p in pairs] == [("alice", "mallory")] and pairs[0].score == 1.0
+
+
+def test_a_builtin_that_is_only_called_stays_as_written():
+    # ``len`` is bound nowhere here: it is a call of the builtin, kept (signal), not a variable.
+    assert "len" in normalize_source("def f(x):\n    return len(x)\n")
+    assert "len" not in normalize_source("def f(len):\n    return len + 1\n")
+
+
+def test_semicolons_and_trailing_commas_change_nothing():
+    semi = _with_semicolons(A)
+    assert semi.count(";") > 10
+    assert normalize_source(semi) == normalize_source(A)
+    assert normalize_source("f(a, b,)\n") == normalize_source("f(a, b)\n")
+    assert normalize_source("x = 1\npass\ny = 2\n") == normalize_source("x = 1\ny = 2\n")
+
+
+def test_an_unused_extra_module_does_not_dilute_a_copy():
+    # A large module of mallory's own, imported by nothing, next to carol's copied loss/LSTM module.
+    extra = "\n".join(f"def helper_{i}(a, b):\n    return torch.{op}(a, dim={i}) + b * {i}\n"
+                      for i, op in enumerate(["softmax", "cumsum", "argmax", "log_softmax"] * 6))
+    sources = {"alice": {"rnn.py": A}, "mallory": {"rnn.py": C, "helpers.py": extra}, "bob": {"rnn.py": B}}
+    whole = fingerprints(sources, baseline=BASELINE)
+    assert jaccard(whole["alice"], whole["mallory"]) < 0.9  # the whole package alone misses it
+    pairs = similar_pairs(sources, baseline=BASELINE)
+    assert [(p.a, p.b) for p in pairs] == [("alice", "mallory")]
+    assert "rnn.py" in [u.unit for u in pairs[0].units]
+
+
+def _own_module(seed: int) -> str:
+    """A module nobody else wrote: 30 statements drawn from torch operations and shapes."""
+    import random
+    rng = random.Random(seed)
+    ops = ["softmax", "cumsum", "argmax", "log_softmax", "topk", "gather", "stack", "cat", "where", "clamp"]
+    body = []
+    for i in range(30):
+        op, other = rng.choice(ops), rng.choice(ops)
+        body.append(f"    v{i} = torch.{op}(torch.{other}(x, {rng.randint(0, 3)}), {rng.randint(0, 3)})"
+                    + (" * 2" if rng.random() < 0.5 else " - x"))
+    return "def run(x):\n" + "\n".join(body) + "\n    return x\n"
+
+
+def test_a_module_copied_into_eight_submissions_is_flagged_for_each_pair():
+    copied = [f"s{i}" for i in range(8)]
+    sources = {s: {"loss.py": A, "generation.py": _own_module(i)} for i, s in enumerate(copied)}
+    sources.update({f"own{i}": {"loss.py": B if i else BASELINE, "generation.py": _own_module(100 + i)}
+                    for i in range(2)})
+    whole = fingerprints(sources, baseline=BASELINE)
+    assert jaccard(whole["s0"], whole["s1"]) < 0.9  # over the whole package the copy is diluted
+    pairs = similar_pairs(sources, baseline=BASELINE)
+    assert {(p.a, p.b) for p in pairs} == {(a, b) for i, a in enumerate(copied) for b in copied[i + 1:]}
+    assert all("loss.py" in [u.unit for u in p.units] for p in pairs)
+
+
+def test_independent_modules_of_the_same_name_are_not_flagged():
+    sources = {"alice": {"loss.py": A}, "bob": {"loss.py": B}}
+    assert similar_pairs(sources, baseline=BASELINE) == []
+
+
+def test_matches_point_at_the_copied_lines_on_both_sides():
+    sources = {"alice": {"rnn.py": A}, "carol": {"rnn.py": C}}
+    (pair,) = similar_pairs(sources, baseline=BASELINE)
+    assert pair.matches, "no side-by-side blocks"
+    written_a, written_c = set(_implementation(A)), set(_implementation(C))
+    covered_a = {i for m in pair.matches for i in range(m.lines_a[0], m.lines_a[1] + 1)}
+    covered_c = {i for m in pair.matches for i in range(m.lines_b[0], m.lines_b[1] + 1)}
+    assert covered_a & written_a and covered_c & written_c
+    # every block lies in the code the students wrote (or the provided lines around it), in order
+    for m in pair.matches:
+        assert m.module_a == m.module_b == "rnn.py"
+        assert 1 <= m.lines_a[0] <= m.lines_a[1] <= len(A.splitlines())
+        assert 1 <= m.lines_b[0] <= m.lines_b[1] <= len(C.splitlines())
+    # the loss body of alice (her lines 10-14) is matched with carol's loss body
+    loss_a = range(A.splitlines().index("    T, B, V = logits.shape") + 1, 15)
+    assert any(m.lines_a[0] <= loss_a[0] <= m.lines_a[1] for m in pair.matches)
+
+
+def test_function_level_copy_is_named():
+    # Only one method copied (the long forward loop), the rest written independently.
+    forward_a = A[A.index("    def forward"):]
+    mixed = B[:B.index("    def forward")] + forward_a
+    pairs = similar_pairs({"alice": A, "mallory": mixed}, baseline=BASELINE, threshold=0.9)
+    units = [u.unit for p in pairs for u in p.units]
+    assert ":LSTM.forward" in units or any(u.endswith(":LSTM.forward") for u in units), units
+
+
+def test_side_by_side_pages_escape_everything_and_drop_stale_pairs(tmp_path):
+    from grader.classroom import sidebyside
+
+    evil_id = '<img src=x onerror=alert(1)>"'
+    hostile = C.replace("# update the cell state", "# </pre><script>alert('x')</script>")
+    sources = {"alice": {"rnn.py": A}, evil_id: {"rnn.py": hostile}, "bob": {"rnn.py": B}}
+    pairs = similar_pairs(sources, baseline=BASELINE)
+    assert [(p.a, p.b) for p in pairs] == [(evil_id, "alice")]
+    pages = sidebyside.write_pages(pairs, sources, tmp_path)
+    text = pages[(evil_id, "alice")].read_text("utf-8")
+    assert "<script" not in text and "<img src=x" not in text and "&lt;img src=x" in text
+    # both sides show the copied line, each with its own line number
+    line_a = A.splitlines().index("        i, f, g, o = self.gates(xh).chunk(4, dim=1)") + 1
+    assert f'<span class="ln">{line_a:4d} </span>        i, f, g, o = self.gates(xh).chunk(4, dim=1)' in text
+    assert "self.gates(joined).chunk(4, dim=1)" in text
+    # a later run that flags nothing removes the earlier page
+    assert sidebyside.write_pages([], sources, tmp_path) == {}
+    assert not list((tmp_path / "similarity").glob("pair-*.html"))
