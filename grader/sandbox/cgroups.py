@@ -177,11 +177,15 @@ def _delegate(folder: str) -> None:
 
 
 def _kill_members(folder: str, kind: str) -> None:
-    """SIGKILL every process of the group at ``folder`` (a missing folder has none)."""
+    """SIGKILL every process of the group at ``folder``."""
     if kind == V2 and os.path.exists(os.path.join(folder, "cgroup.kill")):
         _write(os.path.join(folder, "cgroup.kill"), 1)  # atomic: no fork escapes it
         return
-    for pid in _read(os.path.join(folder, "cgroup.procs")).split():  # pids.max bounds a fork bomb
+    try:
+        members = _read(os.path.join(folder, "cgroup.procs")).split()
+    except FileNotFoundError:
+        return  # no such group, or a plain folder
+    for pid in members:  # pids.max bounds how many a fork bomb can add meanwhile
         try:
             os.kill(int(pid), signal.SIGKILL)
         except ProcessLookupError:
