@@ -639,11 +639,17 @@ def test_stale_cgroup_of_a_slot_is_emptied(proc_launcher, tmp_path):
         sleeper.wait()
 
 
-def test_no_cgroup_means_rlimit(tmp_path, monkeypatch):
-    """Where the cgroup root ($GRADER_CGROUP_ROOT) holds no cgroup, each process keeps its rlimits."""
-    monkeypatch.setenv(cgroups.ROOT_ENV, str(tmp_path / "nowhere"))
+@pytest.mark.parametrize("layout, why", [({}, "neither a cgroup v2 hierarchy nor"),
+                                         ({"cgroup.controllers": "cpu io hugetlb"}, "lacks the memory and pids controller")])
+def test_no_cgroup_means_rlimit(tmp_path, monkeypatch, layout, why):
+    """Where the cgroup root ($GRADER_CGROUP_ROOT) offers no group, each process keeps its rlimits."""
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    for name, text in layout.items():
+        (root / name).write_text(text)
+    monkeypatch.setenv(cgroups.ROOT_ENV, str(root))
     with Launcher(isolation="process", limits=LIMITS) as launcher:  # no zygote before the first worker
-        assert launcher.memory_limit == "rlimit" and "nowhere" in launcher.memory_note
+        assert launcher.memory_limit == "rlimit" and why in launcher.memory_note, launcher.memory_note
 
 
 DISK_ATTACK = """
