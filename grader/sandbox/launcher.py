@@ -199,9 +199,9 @@ class Launcher:
         except OSError as exc:
             raise InfraError(f"no worker slot: {exc}") from None
         serial = next(self._serial)
-        try:  # a locked slot is ours on the whole machine, and so is its group's name
-            name = f"slot-{slot}" if slot_lock is not None else f"{os.getpid()}-{serial}"
-            group = self._cgroups.group(name, self.limits.memory_bytes, self.limits.processes) if self._cgroups else None
+        name = f"slot-{slot}" if slot_lock is not None else f"{os.getpid()}-{serial}"  # a locked slot: ours alone
+        try:
+            group = self._cgroups and self._cgroups.group(name, self.limits.memory_bytes, self.limits.processes)
         except OSError as exc:
             slots.release(slot_lock)
             raise InfraError(f"cannot make the worker's cgroup: {exc}") from None
