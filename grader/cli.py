@@ -100,10 +100,12 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
 
     with Launcher(warm=warm, isolation=isolation, limits=Limits(call_timeout=call_timeout)) as launcher:
         result = grade_submission(submission, launcher=launcher, student_id=student, budget=budget)
-        note = launcher.isolation_note
+        note, memory_note = launcher.isolation_note, launcher.memory_note
     write_results(result, out, formats)
     click.echo(render_table(result))
-    click.echo(f"isolation: {result.isolation}" + (f" ({note})" if note else "") + f"; results written to {out}")
+    click.echo(f"isolation: {result.isolation}" + (f" ({note})" if note else "")
+               + f"; memory limit: {result.memory_limit}" + (f" ({memory_note})" if memory_note else "")
+               + f"; results written to {out}")
 
 
 def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:

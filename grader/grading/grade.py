@@ -53,7 +53,8 @@ def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None
     """Grade the submission at ``source`` (folder or archive) with workers from ``launcher``."""
     started = time.monotonic()
     result = SubmissionResult(student=student_id or Path(source).name, submission_hash="", grader_version=__version__,
-                              torch_version=torch.__version__, isolation=launcher.isolation, seeds=dict(SEEDS),
+                              torch_version=torch.__version__, isolation=launcher.isolation,
+                              memory_limit=launcher.memory_limit, seeds=dict(SEEDS),
                               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
@@ -84,6 +85,7 @@ def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResul
         plugin = run_suite(HIDDEN, {"student": student, "source": sub.files}, select=select)
     finally:
         student.close()
+        result.memory_peak = student.memory_peak
     if plugin.collect_errors:
         raise RuntimeError("the hidden suites failed to load:\n" + "\n".join(plugin.collect_errors))
     if plugin.infra_error is not None:  # not the student's fault: no score at all, retry later

@@ -84,6 +84,7 @@ class Student:
         self.budget_exhausted = False
         self._worker = None
         self.outputs: list[str] = []  # what dead workers printed (capped), for the feedback
+        self.memory_peak = 0  # bytes: the largest peak of the closed workers (0 when not measured)
 
     # -- plumbing -----------------------------------------------------------------------------
     def request(self, message: dict, *, label: str) -> dict:
@@ -133,6 +134,7 @@ class Student:
         if self._worker is not None:
             self._worker.close()
             self.outputs.append(self._worker.output())
+            self.memory_peak = max(self.memory_peak, self._worker.memory_peak or 0)
             self._worker = None
 
     def close(self) -> None:

@@ -60,6 +60,10 @@ class SubmissionResult:
     grader_version: str
     torch_version: str
     isolation: str  # "namespaces" | "process" | "none" (public self-check)
+    # What bounded the workers' memory: "cgroup v2" / "cgroup v1" (all of a worker's processes
+    # together) or "rlimit" (each process alone); "" where none was recorded (public self-check).
+    memory_limit: str = ""
+    memory_peak: int = 0  # bytes: the most one of its workers held at once (cgroups only; 0: unknown)
     seeds: dict[str, int] = field(default_factory=dict)
     status: str = "graded"  # one of SUBMISSION_STATUSES
     message: str = ""  # submission-level note (import errors, timeouts, infra errors)

@@ -78,13 +78,15 @@ def percent(score: float, max_score: float) -> float:
 
 
 def provenance(result: SubmissionResult) -> dict[str, Any]:
-    """What produced the grade: versions, seeds, isolation, submission hash, suite, status."""
+    """What produced the grade: versions, seeds, isolation and memory limit, submission hash, suite, status."""
     return {
         "student": result.student,
         "submission_hash": result.submission_hash,
         "grader_version": result.grader_version,
         "torch_version": result.torch_version,
         "isolation": result.isolation,
+        "memory_limit": result.memory_limit,
+        "memory_peak": result.memory_peak,
         "seeds": dict(result.seeds),
         "suite": result.suite,
         "status": result.status,
@@ -108,6 +110,14 @@ def status_line(result: SubmissionResult) -> str:
     if result.status == "timeout":
         return "The submission ran out of time; tests that did not answer scored 0."
     return ""
+
+
+def memory_text(result: SubmissionResult) -> str:
+    """``memory limit: cgroup v1, peak 1.5 GiB``, or the empty string where none was recorded."""
+    if not result.memory_limit:
+        return ""
+    peak = f", peak {result.memory_peak / (1 << 30):.2f} GiB" if result.memory_peak else ""
+    return f"memory limit: {result.memory_limit}{peak}"
 
 
 def seeds_text(seeds: dict[str, int]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from grader.grading.results import SubmissionResult, TestResult
 from grader.reports.common import (
-    by_part, clean_text, empty_feedback, fmt_points, provenance, seeds_text, status_line, suite_line,
+    by_part, clean_text, empty_feedback, fmt_points, memory_text, provenance, seeds_text, status_line, suite_line,
 )
 
 # Ours -> Gradescope's. Gradescope also has "after_published", which we never produce.
@@ -58,7 +58,7 @@ def summary_text(result: SubmissionResult) -> str:
         lines += ["", clean_text(result.message), ""]
     lines += [
         f"grader {result.grader_version}, torch {result.torch_version}, "
-        f"isolation: {result.isolation}",
+        f"isolation: {result.isolation}" + (f", {memory_text(result)}" if memory_text(result) else ""),
         f"submission sha256: {result.submission_hash}",
         f"seeds: {seeds_text(result.seeds)}",
     ]

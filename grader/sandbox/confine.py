@@ -1,6 +1,7 @@
 """What a worker does to itself, right after its supervisor forked it, before any student code runs.
 
-New mount, network, IPC and UTS namespaces and a private file tree (:mod:`grader.sandbox.rootfs`), or, in
+Its cgroup, first (:mod:`grader.sandbox.cgroups`: everything it forks is counted with it); new
+mount, network, IPC and UTS namespaces and a private file tree (:mod:`grader.sandbox.rootfs`), or, in
 level "process", a private folder fenced by Landlock (:mod:`grader.sandbox.landlock`); resource limits; an
 unprivileged uid per slot when the grader is root, no capability, ``no_new_privs``, no keyring
 or IPC call (:mod:`grader.sandbox.seccomp`); a minimal
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from typing import Callable, NoReturn
 
-from grader.sandbox import landlock, rootfs, seccomp
+from grader.sandbox import cgroups, landlock, rootfs, seccomp
 from grader.sandbox import syscalls as sc
 from grader.sandbox.slots import UID_BASE, switching
 WORKER_PATH = "/usr/bin:/bin"
@@ -56,6 +57,7 @@ def run_worker(spec: dict, chan: int, out: int, setup: int, private: str | None,
 def _confine(spec: dict, chan: int, out: int, where: list[int], private: str | None) -> str:
     """Apply every restriction; returns the directory that holds ``assignment/``."""
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    cgroups.join(spec["cgroup"])  # while /sys/fs/cgroup is in view and we may still write to it
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDWR)
     arrange_fds([devnull, out, out, chan, where[0]])

@@ -18,11 +18,14 @@ from grader.sandbox import slots
 from grader import wire
 
 if TYPE_CHECKING:
+    from grader.sandbox.cgroups import Group
     from grader.sandbox.limits import Limits
     from grader.sandbox.zygote import Zygote
 
 CLOSE_TIMEOUT = 10.0  # seconds for a killed worker's supervisor to report every process gone
 _LOG_SLACK = 256  # room for the supervisor's "[output truncated ...]" line after log_bytes
+OUT_OF_MEMORY = ("its processes together went over the memory limit of {:.3g} GiB "
+                 "and the kernel killed one of them")
 
 
 class WorkerTimeout(Exception):
@@ -42,12 +45,14 @@ class Worker:
 
     def __init__(self, *, sock: socket.socket, supervisor_fd: int, worker_fd: int, pid: int, isolation: str,
                  landlock: int, limits: Limits, log_path: Path, zygote: Zygote | None = None,
-                 slot: int = 0, slot_lock: int | None = None):
+                 slot: int = 0, slot_lock: int | None = None, group: Group | None = None):
         self.isolation = isolation
         self.landlock = landlock  # level "process": the Landlock ABI fencing the worker (0: none)
         self.pid = pid  # the worker process, as the grader sees it
         self.slot = slot  # its uid is slots.UID_BASE + slot when the grader is root
         self._slot_lock = slot_lock
+        self.group = group  # its cgroup (grader.sandbox.cgroups), removed at close; None: rlimits only
+        self.memory_peak: int | None = None  # bytes the group held at most; known after close
         self.log_path = log_path
         self._sock, self._limits, self._zygote = sock, limits, zygote
         self._supervisor_fd, self._worker_fd = supervisor_fd, worker_fd
@@ -63,7 +68,8 @@ class Worker:
         """Send one framed request, return the framed answer (see :mod:`grader.wire`).
 
         ``timeout`` defaults to ``limits.call_timeout``. On a timeout the worker is killed and
-        :class:`WorkerTimeout` raised; when it dies, or answers too much, :class:`WorkerDied`.
+        :class:`WorkerTimeout` raised; when it dies, or answers too much, :class:`WorkerDied`, and
+        so when the kernel killed any of its processes for memory (its answer is then refused).
         """
         if self._closed:
             raise WorkerDied("the worker is closed")
@@ -71,16 +77,26 @@ class Worker:
         deadline = time.monotonic() + seconds
         try:
             self._send(message, deadline)
-            return wire.recv_frame(self._sock, max_bytes=self._limits.max_answer_bytes, deadline=deadline)
+            answer = wire.recv_frame(self._sock, max_bytes=self._limits.max_answer_bytes, deadline=deadline)
         except wire.ChannelTimeout:
             self.close()
             raise WorkerTimeout(f"no answer within {seconds:g} s; the worker was killed") from None
         except wire.ChannelClosed:
-            self.close()
-            raise WorkerDied("the worker died before answering") from None
+            raise WorkerDied(self._fail("the worker died before answering")) from None
         except (wire.WireError, OSError) as exc:
-            self.close()
-            raise WorkerDied(f"the worker broke the channel: {exc}") from None
+            raise WorkerDied(self._fail(f"the worker broke the channel: {exc}")) from None
+        if self.group is not None and self.group.oom_kills():
+            raise WorkerDied(self._fail(""))
+        return answer
+
+    def _fail(self, reason: str) -> str:
+        """Close the worker; ``reason``, with the memory limit when that is what killed a process."""
+        oom = self.group is not None and self.group.oom_kills() > 0
+        self.close()
+        if not oom:
+            return reason
+        text = OUT_OF_MEMORY.format(self._limits.memory_bytes / (1 << 30))
+        return f"{reason}: {text}" if reason else text
 
     def _send(self, message: bytes, deadline: float) -> None:
         self._sock.settimeout(max(deadline - time.monotonic(), 1e-3))
@@ -107,10 +123,21 @@ class Worker:
             self._sock.close()
             os.close(self._worker_fd)
             os.close(self._supervisor_fd)
+            self._release_group()
             slots.release(self._slot_lock)  # only now: no process of the slot's uid is left
             if self._zygote is not None:
                 self._zygote.close()
         self._capture()
+
+    def _release_group(self) -> None:
+        """Read the group's peak, then remove it (killing anything still in it)."""
+        if self.group is None:
+            return
+        self.memory_peak = self.group.peak()
+        try:
+            self.group.remove()
+        except OSError:
+            pass  # left for the next worker of the slot, which removes it first
 
     def _capture(self) -> None:
         try:

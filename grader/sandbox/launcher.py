@@ -18,10 +18,11 @@ namespaces and a file tree holding only the interpreter, the libraries and a rea
 the package (:mod:`grader.sandbox.rootfs`); level "process" (where namespaces cannot be created) keeps
 the limits, uid and environment, and fences files, TCP and signals with Landlock where the kernel
 has it (:mod:`grader.sandbox.landlock`). Both run as uid ``61000 + slot`` when the grader is root, so
-``RLIMIT_NPROC`` counts one slot's processes. Cold mode (``warm=False``) is the same code with one
-zygote a worker, for comparisons and as a fallback. The channel is the only way out: the grader
-reads nothing the worker wrote except its capped log, after it is dead, without following links
-(:mod:`grader.sandbox.handle`).
+``RLIMIT_NPROC`` counts one slot's processes, and in a cgroup of their own where the grader can make
+one, so that one memory limit counts all of a worker's processes (:mod:`grader.sandbox.cgroups`).
+Cold mode (``warm=False``) is the same code with one zygote a worker, for comparisons and as a
+fallback. The channel is the only way out: the grader reads nothing the worker wrote except its
+capped log, after it is dead, without following links (:mod:`grader.sandbox.handle`).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from grader.sandbox import landlock, slots
+from grader.sandbox import cgroups, landlock, slots
 from grader import wire
 from grader.sandbox.limits import Limits  # noqa: F401 - the API
 from grader.sandbox.handle import UnsafeOutput, Worker, WorkerDied, WorkerTimeout, read_log  # noqa: F401 - the API
@@ -62,14 +63,20 @@ class Launcher:
     :mod:`grader.sandbox.landlock`). ``slot``: the preferred slot; a worker runs as uid 61000 + slot when
     the grader is root, and takes the next free slot when another worker (of any grader on the
     machine) holds this one (:mod:`grader.sandbox.slots`); ``Worker.slot`` says which.
+    ``cgroup_root``: where the cgroup file system is (default ``$GRADER_CGROUP_ROOT``, else
+    /sys/fs/cgroup). ``memory_limit`` says what bounds a worker's memory: "cgroup v2" or "cgroup v1"
+    (all its processes together, ``Worker.memory_peak`` measured) or "rlimit" (each process alone;
+    ``memory_note`` says why).
     """
 
     def __init__(self, *, warm: bool = True, isolation: str = "auto", limits: Limits = Limits(),
-                 slot: int = 0, entry: str = ENTRY):
+                 slot: int = 0, entry: str = ENTRY, cgroup_root: str | os.PathLike | None = None):
         if isolation not in ("auto", *LEVELS):
             raise ValueError(f"isolation must be 'auto', 'namespaces' or 'process', not {isolation!r}")
         self.warm, self.limits, self.slot, self._entry = warm, limits, slot, entry
         self.isolation, self.isolation_note, self.landlock = isolation, "", 0
+        self.memory_limit, self.memory_note = cgroups.RLIMIT, ""
+        self._cgroups: cgroups.Hierarchy | None = None
         self._lock = threading.Lock()
         self._workers: set[Worker] = set()  # closed by close(), even if the caller dropped them
         self._zygote: Zygote | None = None  # warm only: the zygote
@@ -83,6 +90,8 @@ class Launcher:
             (self._workdir / "newroot").mkdir(mode=0o755)  # mount point of every worker's root
             self.isolation = self._resolve(isolation)
             self.landlock = landlock.abi() if self.isolation == "process" else 0
+            self._cgroups, self.memory_note = self._cgroup_hierarchy(cgroup_root)
+            self.memory_limit = self._cgroups.kind if self._cgroups else cgroups.RLIMIT
         except BaseException:
             self.close()
             raise
@@ -158,6 +167,12 @@ class Launcher:
                 self._discard(self._zygote)
         return None if answer.get("ok") else f"the probe answered {answer!r}"
 
+    def _cgroup_hierarchy(self, root) -> tuple[cgroups.Hierarchy | None, str]:
+        if not slots.switching() and self.isolation == "process" and not self.landlock:
+            return None, "a worker running as the grader's uid, unfenced, could leave its cgroup"
+        root = os.fspath(root) if root is not None else os.environ.get(cgroups.ROOT_ENV) or cgroups.DEFAULT_ROOT
+        return cgroups.setup(root, self.limits.memory_bytes, self.limits.processes)
+
     def _new_zygote(self) -> Zygote:
         try:
             return Zygote(self._workdir, self._logdir / f"zygote-{next(self._serial)}.log", self._entry)
@@ -183,23 +198,31 @@ class Launcher:
             slot, slot_lock = slots.acquire(slot)
         except OSError as exc:
             raise InfraError(f"no worker slot: {exc}") from None
-        log_path = self._logdir / f"worker-{next(self._serial)}.log"
+        serial = next(self._serial)
+        name = f"slot-{slot}" if slot_lock is not None else f"{os.getpid()}-{serial}"  # a locked slot: ours alone
+        try:
+            group = self._cgroups and self._cgroups.group(name, self.limits.memory_bytes, self.limits.processes)
+        except OSError as exc:
+            slots.release(slot_lock)
+            raise InfraError(f"cannot make the worker's cgroup: {exc}") from None
+        log_path = self._logdir / f"worker-{serial}.log"
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         spec = {"package": str(package), "slot": slot, "isolation": isolation,
-                "limits": dataclasses.asdict(self.limits), "newroot": str(self._workdir / "newroot")}
+                "limits": dataclasses.asdict(self.limits), "newroot": str(self._workdir / "newroot"),
+                "cgroup": group.procs() if group else []}
         try:
             reply, fds = zygote.fork(spec, [theirs.fileno(), log_fd])
         except BaseException:
             ours.close()
-            slots.release(slot_lock)
+            _abandon(group, slot_lock)
             raise
         finally:
             theirs.close()
             os.close(log_fd)
         if not reply.get("ok") or len(fds) != 2:
             ours.close()
-            slots.release(slot_lock)
+            _abandon(group, slot_lock)
             for fd in fds:
                 os.close(fd)
             if own:
@@ -208,9 +231,21 @@ class Launcher:
         self._workers = {w for w in self._workers if not w.closed}
         worker = Worker(sock=ours, supervisor_fd=fds[0], worker_fd=fds[1], pid=int(reply["pid"]),
                         isolation=isolation, landlock=int(reply.get("landlock", 0)), limits=self.limits,
-                        log_path=log_path, zygote=zygote if own else None, slot=slot, slot_lock=slot_lock)
+                        log_path=log_path, zygote=zygote if own else None, slot=slot, slot_lock=slot_lock,
+                        group=group)
         self._workers.add(worker)
         return worker
+
+
+def _abandon(group: cgroups.Group | None, slot_lock: int | None) -> None:
+    """Undo a worker start that failed: its group (and what may be in it), then its slot."""
+    try:
+        if group is not None:
+            group.remove()
+    except OSError:
+        pass  # left for the next worker of the slot (cgroups.Hierarchy.group removes it)
+    finally:
+        slots.release(slot_lock)
 
 
 def _sweep_stale() -> None:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 class Limits:
     """What one worker may use. Memory: a worker forked from the zygote already maps ~0.65 GiB
     (torch, numpy) before any work, so 4 GiB leaves > 3 GiB for tensors and still stops a hog
-    long before the machine swaps. Processes count threads too (``RLIMIT_NPROC``)."""
+    long before the machine swaps. Processes count threads too (``RLIMIT_NPROC``). Where the worker
+    has a cgroup (grader.sandbox.cgroups), ``memory_bytes`` and ``processes`` also bound all its
+    processes together (``memory.max``, ``pids.max``)."""
 
     call_timeout: float = 30.0  # wall seconds per request, then SIGKILL
     cpu_seconds: int = 300  # RLIMIT_CPU of the worker process: a whole submission's budget

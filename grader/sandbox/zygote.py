@@ -171,7 +171,7 @@ def _preload(entry: str):
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
-    from grader.sandbox import confine, landlock, rootfs, supervisor  # noqa: F401
+    from grader.sandbox import cgroups, confine, landlock, rootfs, supervisor  # noqa: F401
 
     module, _, function = entry.partition(":")
     entry_module = importlib.import_module(module)

@@ -43,15 +43,16 @@ from grader.reports import write_results
 from grader.grading.results import PARTS, SubmissionResult
 from grader.sandbox.launcher import Launcher, Limits
 from grader.grading.scoring import MAX_FEEDBACK
-from tests.harness.test_sandbox import namespaces_possible, pids_of_uid
+from tests.harness.test_sandbox import CGROUP, namespaces_possible, needs_cgroups, pids_of_uid
 from tests.submissions import hostile
 from tests.submissions.build import Spec, materialize
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(grader.__file__).resolve().parents[1]
-SLOTS = {"namespaces": 60, "process": 62}
+SLOTS = {"namespaces": 60, "process": 62, "memory": 64, "rlimit": 65}
 LIMITS = Limits(call_timeout=5.0)
+MEMORY_LIMITS = Limits(call_timeout=30.0, memory_bytes=2 << 30)  # hostile.CHILDREN_MEMORY holds 3 GiB
 BUDGET = 120.0
 IS_ROOT = slots.switching()
 CANARY_ENV = "GRADER_CI_TOKEN"
@@ -300,7 +301,7 @@ def check_all(graded: Graded, spec: hostile.Hostile, level: str, canaries: Canar
 
 def test_specs_are_well_formed(tmp_path):
     names = [s.name for s in hostile.BY_NAME.values()]
-    assert len(names) == len(set(names)) == len(hostile.HOSTILE) + 2
+    assert len(names) == len(set(names)) == len(hostile.HOSTILE) + 3
     for spec in hostile.BY_NAME.values():
         assert set(spec.statuses) <= {"failed", "error", "timeout"}, spec.name
         assert set(spec.parts) <= set(PARTS), spec.name
@@ -360,6 +361,48 @@ def test_attack_process_level(name, proc_launcher, correct, canaries, tmp_path):
     graded = grade_attack(spec, proc_launcher, tmp_path, canaries, port=port)
     check_all(graded, spec, "process", canaries)
     check_still_works(proc_launcher, correct, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# memory per worker, not per process
+
+
+@pytest.fixture(scope="module")
+def memory_launcher(canaries):
+    with Recording(isolation="auto", limits=MEMORY_LIMITS, slot=SLOTS["memory"]) as launcher:
+        yield launcher
+    _clear_kernel_state(launcher.uids)
+
+
+@needs_cgroups
+def test_children_share_one_memory_limit(memory_launcher, correct, canaries, tmp_path):
+    """Three children of 1 GiB against 2 GiB: the call fails, the record names the cgroup and its peak."""
+    spec = hostile.CHILDREN_MEMORY
+    graded = grade_attack(spec, memory_launcher, tmp_path, canaries)
+    check_all(graded, spec, memory_launcher.isolation, canaries)
+    r = graded.result
+    assert r.memory_limit == CGROUP, memory_launcher.memory_note
+    assert MEMORY_LIMITS.memory_bytes // 2 <= r.memory_peak <= MEMORY_LIMITS.memory_bytes, r.memory_peak
+    extra = json.loads(graded.reports["results.json"])["extra_data"]
+    assert (extra["memory_limit"], extra["memory_peak"]) == (CGROUP, r.memory_peak)
+    check_still_works(memory_launcher, correct, spec)
+
+
+def test_memory_limit_without_cgroups_is_rlimit(correct, tmp_path):
+    """A cgroup root that is a plain folder (it only looks like v1): no group, the record says "rlimit"."""
+    fake = tmp_path / "cgroup"
+    for controller in ("memory", "pids"):
+        (fake / controller).mkdir(parents=True)
+        (fake / controller / "cgroup.procs").write_text("")
+    with Launcher(isolation="process", limits=LIMITS, slot=SLOTS["rlimit"], cgroup_root=fake) as launcher:
+        assert launcher.memory_limit == "rlimit" and str(fake) in launcher.memory_note
+        result = grade_submission(correct, launcher=launcher, student_id="correct", select="test_nucleus")
+    assert result.tests and result.score == result.max_score, summary(result)
+    assert (result.memory_limit, result.memory_peak) == ("rlimit", 0)
+    assert [p.name for p in (fake / "memory" / "grader").iterdir()] == []  # the probe's folder is gone
+    out = tmp_path / "out"
+    write_results(result, out)
+    assert json.loads((out / "results.json").read_text())["extra_data"]["memory_limit"] == "rlimit"
 
 
 # ---------------------------------------------------------------------------------------------

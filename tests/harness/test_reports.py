@@ -26,8 +26,8 @@ UNICODE = "attendu (3, 4) mais reçu (4, 3) — 漢字 🙂"
 
 def base(student: str = "alice", **kw) -> SubmissionResult:
     defaults = dict(student=student, submission_hash="ab" * 32, grader_version="0.1.0",
-                    torch_version="2.3.1+cpu", isolation="namespaces",
-                    seeds={"torch": 0, "numpy": 1, "random": 2}, started_at="2026-01-01T00:00:00Z",
+                    torch_version="2.3.1+cpu", isolation="namespaces", memory_limit="cgroup v1",
+                    memory_peak=3 << 29, seeds={"torch": 0, "numpy": 1, "random": 2}, started_at="2026-01-01T00:00:00Z",
                     duration=12.5)
     defaults.update(kw)
     return SubmissionResult(**defaults)
@@ -89,6 +89,17 @@ def test_gradescope_keys_types_and_scores_add_up():
     assert extra["seeds"] == {"torch": 0, "numpy": 1, "random": 2}
     assert extra["isolation"] == "namespaces" and extra["submission_hash"] == "ab" * 32
     assert "ab" * 32 in doc["output"] and "namespaces" in doc["output"]
+    assert extra["memory_limit"] == "cgroup v1" and extra["memory_peak"] == 3 << 29
+    assert "memory limit: cgroup v1, peak 1.50 GiB" in doc["output"]
+
+
+def test_record_without_memory_fields_still_loads():
+    """A record cached before the memory limit was recorded reads as "not recorded"."""
+    old = base().to_dict()
+    del old["memory_limit"], old["memory_peak"]
+    r = SubmissionResult.from_dict(old)
+    assert (r.memory_limit, r.memory_peak) == ("", 0)
+    assert "memory limit" not in json.loads(gradescope.render(r))["output"]
 
 
 def test_gradescope_infra_error_is_not_a_zero():

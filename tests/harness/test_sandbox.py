@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import grader
-from grader.sandbox import landlock, rootfs, slots, syscalls
+from grader.sandbox import cgroups, landlock, rootfs, slots, syscalls
 from grader import wire
 from grader.sandbox.slots import UID_BASE
 from grader.sandbox.launcher import InfraError, Launcher, Limits, WorkerDied, WorkerTimeout
@@ -52,6 +53,28 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 def namespaces_possible() -> bool:
     """Whether this kernel lets us create the namespaces at all (independently of the sandbox)."""
     return subprocess.run([sys.executable, "-I", "-c", _PROBE], timeout=60).returncode == 0
+
+
+def cgroup_kind() -> str:
+    """The memory limit a root grader can give each worker here, read from the mount table."""
+    if os.geteuid() != 0:
+        return "rlimit"  # no delegated subtree at /sys/fs/cgroup for a plain user
+    mounts = {}
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, point, fstype, options = line.split()[:4]
+            mounts[point] = (fstype, set(options.split(",")))
+    if mounts.get("/sys/fs/cgroup", ("",))[0] == "cgroup2":
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return "cgroup v2" if {"memory", "pids"} <= set(f.read().split()) else "rlimit"
+    v1 = all(mounts.get(f"/sys/fs/cgroup/{c}", ("", set()))[0] == "cgroup" and c in mounts[f"/sys/fs/cgroup/{c}"][1]
+             for c in ("memory", "pids"))
+    return "cgroup v1" if v1 else "rlimit"
+
+
+CGROUP = cgroup_kind()
+needs_cgroups = pytest.mark.skipif(CGROUP == "rlimit", reason="no cgroup with the memory and pids controllers "
+                                   "here: RLIMIT_AS bounds each process alone (a known limit, see SECURITY)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,6 +580,76 @@ def test_memory_bomb_is_contained(launcher, tmp_path):
         assert error is not None and allocated < LIMITS.memory_bytes
         ping(worker)  # the worker survived its own failed allocation
     assert_launcher_still_works(launcher, tmp_path)
+
+
+# Children that each hold `size` bytes, every page touched: each under RLIMIT_AS, together over it.
+CHILDREN_MEMORY_ATTACK = """
+import os, time
+
+def f(n, size):
+    reads = []
+    for _ in range(n):
+        r, w = os.pipe()
+        if os.fork() == 0:
+            try:
+                for fd in reads + [r]:
+                    os.close(fd)
+                hog = b"x" * size
+                os.write(w, b"+")
+                time.sleep(600)
+            finally:
+                os._exit(0)
+        os.close(w)
+        reads.append(r)
+    return sum(len(os.read(r, 1)) for r in reads)       # how many children hold their share
+"""
+
+
+@needs_cgroups
+def test_children_share_one_memory_limit(launcher, tmp_path):
+    """3 children of 1 GiB against 2 GiB: the kernel kills one, the request fails, the group goes."""
+    assert launcher.memory_limit == CGROUP, launcher.memory_note
+    worker = launcher.start(package(tmp_path, CHILDREN_MEMORY_ATTACK))
+    dirs = worker.group.dirs
+    assert all(os.path.isdir(d) for d in dirs)
+    with pytest.raises(WorkerDied, match="went over the memory limit of 2 GiB"):
+        call(worker, 3, 1 << 30)
+    assert worker.closed and LIMITS.memory_bytes // 2 <= worker.memory_peak <= LIMITS.memory_bytes
+    assert not any(os.path.exists(d) for d in dirs)  # emptied (the sleeping children too) and removed
+    assert_launcher_still_works(launcher, tmp_path)
+
+
+@needs_cgroups
+def test_stale_cgroup_of_a_slot_is_emptied(proc_launcher, tmp_path):
+    """A slot's group left by a killed grader, a process still in it, is emptied and made afresh."""
+    with proc_launcher.start(package(tmp_path, "def f():\n    return 7\n")) as worker:
+        slot, dirs = worker.slot, worker.group.dirs
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        for d in dirs:
+            os.mkdir(d)
+            Path(d, "cgroup.procs").write_text(str(sleeper.pid))
+        with proc_launcher.start(package(tmp_path, "def f():\n    return 7\n", name="next"), slot=slot) as worker:
+            assert worker.slot == slot and worker.group.dirs == dirs
+            assert sleeper.wait(timeout=10) == -signal.SIGKILL
+            assert call(worker) == 7
+            assert Path(dirs[0], "cgroup.procs").read_text().split() == [str(worker.pid)]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.parametrize("layout, why", [({}, "neither a cgroup v2 hierarchy nor"),
+                                         ({"cgroup.controllers": "cpu io hugetlb"}, "lacks the memory and pids controller")])
+def test_no_cgroup_means_rlimit(tmp_path, monkeypatch, layout, why):
+    """Where the cgroup root ($GRADER_CGROUP_ROOT) offers no group, each process keeps its rlimits."""
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    for name, text in layout.items():
+        (root / name).write_text(text)
+    monkeypatch.setenv(cgroups.ROOT_ENV, str(root))
+    with Launcher(isolation="process", limits=LIMITS) as launcher:  # no zygote before the first worker
+        assert launcher.memory_limit == "rlimit" and why in launcher.memory_note, launcher.memory_note
 
 
 DISK_ATTACK = """

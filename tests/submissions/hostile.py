@@ -879,6 +879,32 @@ def _attack(logits):
         raise MemoryError(f"memory bomb stopped after {n} chunks")
 '''
 
+# Each child under RLIMIT_AS, together over the memory limit; the answer is the honest one.
+CHILDREN_HOLD_MEMORY = '''
+import os as _os
+import time as _time
+
+
+def _attack(logits):
+    reads = []
+    for _ in range(3):
+        r, w = _os.pipe()
+        if _os.fork() == 0:
+            try:
+                for fd in reads + [r]:
+                    _os.close(fd)
+                hog = b"x" * (1 << 30)  # 1 GiB, every page touched
+                _os.write(w, b"+")
+                _time.sleep(600)
+            finally:
+                _os._exit(0)
+        _os.close(w)
+        reads.append(r)
+    held = sum(len(_os.read(r, 1)) for r in reads)
+    print(f"children hold {held} GiB", flush=True)
+    return _honest_nucleus_probs(logits, alpha=0.5)
+'''
+
 DISK_FILL = '''
 import os as _os
 
@@ -1077,7 +1103,13 @@ UDP_RELAY = Hostile("trusted_source_relayed_by_udp", (Append("generation.py", RE
                     lost=("nucleus/",), says=("not written yet",),
                     description="the substitution worker sends grader.grading.trusted's source by UDP to the other worker")
 
-BY_NAME = {s.name: s for s in HOSTILE + [CLASSMATE, UDP_RELAY]}
+# Graded with a 2 GiB memory limit: three children hold 3 GiB, each under RLIMIT_AS. Only a cgroup
+# per worker stops it (grader.sandbox.cgroups); with RLIMIT_AS alone it scores 100.
+CHILDREN_MEMORY = on_nucleus("children_hold_memory", CHILDREN_HOLD_MEMORY, statuses=("error",),
+                             says=("went over the memory limit of 2 GiB",), printed=("children hold",),
+                             description="three forked children hold 1 GiB each, then the honest answer")
+
+BY_NAME = {s.name: s for s in HOSTILE + [CLASSMATE, UDP_RELAY, CHILDREN_MEMORY]}
 
 
 # ---- archives ---------------------------------------------------------------------------------
