@@ -49,7 +49,7 @@ def test_entry(test: TestResult, number: str) -> dict[str, Any]:
 def summary_text(result: SubmissionResult) -> str:
     """The top-level ``output``: score, suite, status, message and provenance, one fact a line."""
     lines = []
-    if result.status != "infra_error":
+    if result.scored:
         lines.append(f"Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}")
     lines.append(suite_line(result))
     if status_line(result):
@@ -68,7 +68,7 @@ def summary_text(result: SubmissionResult) -> str:
 def to_dict(result: SubmissionResult) -> dict[str, Any]:
     """The ``results.json`` document as a dict (see the module note for ``infra_error``)."""
     tests: list[dict[str, Any]] = []
-    if result.status != "infra_error":
+    if result.scored:
         for i, (_, part_tests) in enumerate(by_part(result).items(), start=1):
             tests += [test_entry(t, f"{i}.{j}") for j, t in enumerate(part_tests, start=1)]
     doc: dict[str, Any] = {
@@ -80,11 +80,21 @@ def to_dict(result: SubmissionResult) -> dict[str, Any]:
         "extra_data": {**provenance(result), "max_score": result.max_score},
         "tests": tests,
     }
-    if result.status != "infra_error":
+    if result.scored:
         doc["score"] = float(result.score)
     return doc
 
 
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
 def render(result: SubmissionResult) -> str:
-    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs)."""
-    return json.dumps(to_dict(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs); every string cleaned."""
+    return json.dumps(_clean(to_dict(result)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
