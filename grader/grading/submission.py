@@ -52,7 +52,8 @@ def grader_fault(exc: BaseException) -> bool:
 
 def shown(name: str) -> str:
     """A file or member name as a note shows it: quoted, safe text, at most 120 characters."""
-    return repr(safe_text(name, 120))
+    text = safe_text(name)
+    return repr(text if len(text) <= 120 else text[:117] + "...")
 
 
 class SubmissionError(Exception):

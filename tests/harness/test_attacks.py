@@ -335,7 +335,12 @@ def test_hostile_archive(name, ns_launcher, correct, canaries, tmp_path):
     result = grade_submission(archive, launcher=ns_launcher, student_id=name)
     assert not slip.exists(), "an archive member was written outside the unpacking folder"
     spec = hostile.Hostile(name, lost=lost, statuses=("failed", "error"), says=(says,))
-    check_outcome(Graded(result, 0.0), spec, "namespaces")
+    graded = Graded(result, 0.0)
+    check_outcome(graded, spec, "namespaces")
+    for path in write_results(result, tmp_path / "out", after_due_date=True):  # every writer takes the notes
+        graded.reports[path.name] = path.read_text(encoding="utf-8")
+    check_reports(graded)
+    check_no_secret(graded, canaries)
 
 
 def test_correct_submission_after_every_attack(ns_launcher, correct):
