@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from grader.classroom import similarity
-from grader.grading.results import SubmissionResult
+from grader.grading.results import SubmissionResult, safe_tree
 from grader.classroom import stats as classstats
 from grader.reports import gradebook, html, markdown
 from grader.reports.atomic import atomic_write
@@ -209,7 +209,7 @@ def write_class_report(results: Sequence[SubmissionResult], out_dir: str | os.Pa
     png = histogram_png(classstats.percents(results), bins)
     if png is None and (out / "histogram.png").exists():
         (out / "histogram.png").unlink()  # a stale plot from an earlier run would mislead
-    json_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    json_text = json.dumps(safe_tree(summary), indent=2, ensure_ascii=False) + "\n"
     report = ClassReport(
         out_dir=out,
         gradebook=atomic_write(out / "gradebook.csv", gradebook.render_many(results)),

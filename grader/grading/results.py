@@ -62,14 +62,14 @@ def safe_text(value: object, limit: int = MAX_TEXT) -> str:
     return _UNSAFE.sub("\ufffd", _ANSI.sub("", text))
 
 
-def _safe_tree(value: Any) -> Any:
+def safe_tree(value: Any) -> Any:
     """Every string (keys too) of a JSON-like value through :func:`safe_text`."""
     if isinstance(value, str):
         return safe_text(value)
     if isinstance(value, dict):
-        return {safe_text(k): _safe_tree(v) for k, v in value.items()}
+        return {safe_text(k): safe_tree(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_safe_tree(v) for v in value]
+        return [safe_tree(v) for v in value]
     return value
 
 
@@ -140,7 +140,7 @@ class SubmissionResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
         """The inverse of :meth:`to_dict`; text is made safe (a record read back may predate that rule)."""
-        d = _safe_tree(dict(d))
+        d = safe_tree(dict(d))
         d.pop("score", None)
         d.pop("max_score", None)
         tests = [TestResult(**t) for t in d.pop("tests", [])]

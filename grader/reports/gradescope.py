@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grader.grading.results import SubmissionResult, TestResult
+from grader.grading.results import SubmissionResult, TestResult, safe_tree
 from grader.reports.common import (
     by_part, clean_text, empty_feedback, fmt_points, provenance, seeds_text, status_line, suite_line,
 )
@@ -85,16 +85,6 @@ def to_dict(result: SubmissionResult) -> dict[str, Any]:
     return doc
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
 def render(result: SubmissionResult) -> str:
     """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs); every string cleaned."""
-    return json.dumps(_clean(to_dict(result)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(safe_tree(to_dict(result)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
