@@ -103,7 +103,7 @@ def frame(header: bytes, tail: bytes = b"") -> bytes:
 
 @fuzz()
 @given(st.binary(max_size=2048))
-@example(frame(b"[" * 100_000))  # nested deeper than any recursion limit
+@example(frame(b"[" * 100_000))  # nested deeper than json's recursion limit
 @example(frame(b'{"__tensor__": ["t0"]}'))  # an unhashable tensor key
 @example(frame(b"{}", struct.pack("<Q", 60) + b'{"t0":{"dtype":"F32","shape":[1000000000,1000000000],'
                                               b'"data_offsets":[0,4]}}' + b"\0" * 4))  # a huge shape, 4 bytes
@@ -115,6 +115,18 @@ def test_wire_decode_arbitrary_bytes(data):
         return
     for s in strings_of(value):
         assert_safe(s)
+
+
+@pytest.mark.parametrize("depth", [300, 500, 700, 900])
+def test_wire_decode_deep_nesting(depth):
+    """Within json's recursion limit, beyond unpack's (two frames a level): it raised RecursionError.
+
+    Not a Hypothesis test: Hypothesis raises the recursion limit while a test runs.
+    """
+    try:
+        wire.decode(frame(b"[" * depth + b"]" * depth), text=safe_text)
+    except wire.WireError:
+        pass
 
 
 @fuzz()
