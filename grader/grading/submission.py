@@ -51,9 +51,9 @@ def grader_fault(exc: BaseException) -> bool:
 
 
 def shown(name: str) -> str:
-    """A file or member name as a note shows it: quoted, safe text, at most 120 characters."""
-    text = safe_text(name)
-    return repr(text if len(text) <= 120 else text[:117] + "...")
+    """A file or member name as a note shows it: one line of safe text, at most 120 characters."""
+    text = " ".join(safe_text(name).splitlines()) or "(empty)"
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 class SubmissionError(Exception):
@@ -237,7 +237,7 @@ def _unpack(archive: Path, dest: Path, label: str) -> list[str]:
             except (RuntimeError, NotImplementedError) as exc:  # zip: an encrypted or unsupported member
                 problem = f"it cannot be unpacked ({safe_text(exc, 200)})"
         if problem:
-            skipped.append(f"{shown(name)} ({problem})")
+            skipped.append(f"'{shown(name)}' ({problem})")
     if not skipped:
         return []
     more = f" and {len(skipped) - MAX_NOTES} more" if len(skipped) > MAX_NOTES else ""
