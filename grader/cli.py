@@ -109,15 +109,16 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
 
 
 def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
-    from grader.classroom.batch import discover, grade_class, survey
+    from grader.classroom.batch import discover, grade_class, shared_ids, survey
     from grader.classroom.report import write_class_report
 
-    surveyed = survey(discover(folder, roster=roster))
+    jobs_found = discover(folder, roster=roster)
+    surveyed = survey(jobs_found)
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
                           budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
     sources = {student: s.files for student, s in surveyed.items()}
-    report = write_class_report(results, out, sources=sources, baseline=baseline)
+    report = write_class_report(results, out, sources=sources, baseline=baseline, shared_ids=shared_ids(jobs_found))
     width = max([len(r.student) for r in results] + [7])
     click.echo(f"{'student':<{width}}  {'score':>7}  status")
     for r in results:

@@ -16,7 +16,7 @@ import select
 import socket
 import struct
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import load as st_load
@@ -67,21 +67,27 @@ def pack(value: Any) -> tuple[Any, dict[str, torch.Tensor]]:
     return walk(value), tensors
 
 
-def unpack(header: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Inverse of :func:`pack`; an unknown tensor key raises :class:`WireError`."""
+def unpack(header: Any, tensors: dict[str, torch.Tensor], text: Callable[[str], str] | None = None) -> Any:
+    """Inverse of :func:`pack`; an unknown tensor key raises :class:`WireError`.
+
+    ``text``: applied to every string of the header (dictionary keys too), e.g. to make a hostile
+    peer's text safe where it enters the trusted side.
+    """
 
     def walk(v: Any) -> Any:
         if isinstance(v, dict):
             if set(v) == {"__tensor__"}:
                 key = v["__tensor__"]
-                if key not in tensors:
-                    raise WireError(f"unknown tensor {key!r}")
+                if not isinstance(key, str) or key not in tensors:
+                    raise WireError(f"unknown tensor {str(key)[:100]!r}")
                 return tensors[key]
             if set(v) == {"__tuple__"} and isinstance(v["__tuple__"], list):
                 return tuple(walk(x) for x in v["__tuple__"])
-            return {k: walk(x) for k, x in v.items()}
+            return {(text(k) if text else k): walk(x) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x) for x in v]
+        if text is not None and isinstance(v, str):
+            return text(v)
         return v
 
     return walk(header)
@@ -95,8 +101,11 @@ def encode(value: Any) -> bytes:
     return struct.pack("<I", len(head)) + head + blob
 
 
-def decode(data: bytes) -> Any:
-    """Message bytes -> value, with plain tensors only."""
+def decode(data: bytes, *, text: Callable[[str], str] | None = None) -> Any:
+    """Message bytes -> value, with plain tensors only; anything malformed raises :class:`WireError`.
+
+    ``text``: see :func:`unpack`.
+    """
     if len(data) < 4:
         raise WireError("truncated message")
     (n,) = struct.unpack("<I", data[:4])
@@ -105,9 +114,11 @@ def decode(data: bytes) -> Any:
     try:
         header = json.loads(data[4 : 4 + n])
         tensors = st_load(data[4 + n :]) if len(data) > 4 + n else {}
-    except Exception as exc:  # noqa: BLE001 - anything malformed is the peer's fault
-        raise WireError(f"malformed message: {exc}") from None
-    return unpack(header, tensors)
+        return unpack(header, tensors, text)
+    except WireError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything malformed is the peer's fault (deep nesting too)
+        raise WireError(f"malformed message: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import dataclasses
 import multiprocessing as mp
 from multiprocessing.util import Finalize
 import signal
@@ -28,17 +29,21 @@ from typing import Iterator
 from grader import __version__
 from grader.reports.atomic import atomic_write
 from grader.classroom.report import student_dirname
-from grader.grading.results import SubmissionResult
-from grader.grading.submission import SubmissionError, package_here, prepare
+from grader.grading.results import SubmissionResult, safe_text
+from grader.grading.submission import grader_fault, package_here, prepare
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
-DONE = ("graded", "timeout")  # statuses that are final; infra_error is retried
+# Statuses that are final for a (submission hash, grader version): infra_error is retried; "error"
+# (the grader failed on this entry) is not, since the same code would fail the same way again.
+DONE = ("graded", "timeout", "error")
 
 
 @dataclass(frozen=True)
 class Job:
     student: str
     path: Path
+    shared_id: str = ""  # the id this entry shares with other entries of the class (see discover)
+    sha256: str = ""  # the surveyed hash of its package (see grade_class)
 
 
 def is_class_folder(folder: Path) -> bool:
@@ -50,7 +55,14 @@ def discover(folder: Path, *, roster: Path | None = None) -> list[Job]:
     """One job per sub-folder or archive of ``folder``, sorted by student id.
 
     ``roster``: a CSV with columns ``folder`` and ``student`` mapping entry names to student ids
-    (entries missing from it keep their own name).
+    (entries missing from it keep their own name). Ids are safe text (a folder name that is not
+    UTF-8 has its odd bytes replaced).
+
+    Two entries that map to one id (``alice/`` and ``alice.zip``, or a roster naming one student
+    twice) are both graded, each under an id naming its entry (``alice [alice.zip]``), and none
+    under the bare id: which one counts is a TA's decision, so no gradebook row may silently carry
+    one of them as ``alice``. Each such record says so, and the class report lists them
+    (:func:`shared_ids`).
     """
     ids = {}
     if roster is not None:
@@ -64,8 +76,30 @@ def discover(folder: Path, *, roster: Path | None = None) -> list[Job]:
         if entry.is_dir():
             name = entry.name
         if name is not None:
-            jobs.append(Job(student=ids.get(entry.name, ids.get(name, name)), path=entry))
+            jobs.append(Job(student=safe_text(ids.get(entry.name, ids.get(name, name)), 200), path=entry))
+    by_id: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_id.setdefault(job.student, []).append(job)
+    jobs = [j if len(group) == 1 else Job(f"{sid} [{safe_text(j.path.name, 200)}]", j.path, shared_id=sid)
+            for sid, group in by_id.items() for j in group]
+    taken: set[str] = set()
+    for i, job in enumerate(jobs):  # a real entry could already bear a disambiguated id: number it
+        student, n = job.student, 1
+        while student in taken:
+            n += 1
+            student = f"{job.student} #{n}"
+        taken.add(student)
+        jobs[i] = dataclasses.replace(job, student=student, shared_id=job.shared_id or (job.student if n > 1 else ""))
     return sorted(jobs, key=lambda j: j.student)
+
+
+def shared_ids(jobs: list[Job]) -> dict[str, list[str]]:
+    """``{id shared by several entries: [the ids they were graded under]}`` (see :func:`discover`)."""
+    out: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.shared_id:
+            out.setdefault(job.shared_id, []).append(job.student)
+    return out
 
 
 def record_path(out: Path, student: str) -> Path:
@@ -95,7 +129,7 @@ def survey(jobs: list[Job]) -> dict[str, Surveyed]:
             try:
                 sub = prepare(job.path, Path(tmp) / student_dirname(job.student), student=job.student)
                 out[job.student] = Surveyed(sub.sha256, sub.files)
-            except SubmissionError:
+            except Exception:  # noqa: BLE001 - its grading will meet the same problem and record it
                 out[job.student] = Surveyed("", {})
     return out
 
@@ -140,21 +174,53 @@ def _new_launcher():
 
 
 def grade_job(job: Job) -> dict:
-    """Grade one job (retrying an infrastructure error once) and write its record."""
+    """Grade one job (retrying an infrastructure error once) and write its record.
+
+    Whatever grading this one entry raises becomes its record (:func:`failure_record`), so the batch
+    goes on; only failing to write the record itself (the grader's own disk) stops it.
+    """
     from grader.grading.grade import grade_submission
 
     result = None
     for _attempt in range(1 + _settings.get("retries", 1)):
-        if _launcher is not None:
-            result = grade_submission(job.path, launcher=_launcher, student_id=job.student, budget=_settings["budget"])
-        else:  # cold: a fresh interpreter (zygote) for this submission only, as a naive grader would
-            with _new_launcher() as launcher:
-                result = grade_submission(job.path, launcher=launcher, student_id=job.student,
+        try:
+            if _launcher is not None:
+                result = grade_submission(job.path, launcher=_launcher, student_id=job.student,
                                           budget=_settings["budget"])
+            else:  # cold: a fresh interpreter (zygote) for this submission only, as a naive grader would
+                with _new_launcher() as launcher:
+                    result = grade_submission(job.path, launcher=launcher, student_id=job.student,
+                                              budget=_settings["budget"])
+        except Exception as exc:  # noqa: BLE001 - one entry never stops the class
+            result = failure_record(job, exc, isolation=_launcher.isolation if _launcher else _settings["isolation"])
         if result.status != "infra_error":
             break
+    if job.shared_id:
+        result.message = (f"More than one entry of the class maps to student id {job.shared_id!r}: this one "
+                          f"({job.path.name!r}) was graded as {job.student!r}; a TA picks the one that counts."
+                          + ("\n" + result.message if result.message else ""))
+        result.message = safe_text(result.message)
     atomic_write(record_path(Path(_settings["out"]), job.student), result.to_json())
     return result.to_dict()
+
+
+def failure_record(job: Job, exc: BaseException, *, isolation: str) -> SubmissionResult:
+    """The record of an entry whose grading raised ``exc``.
+
+    ``infra_error`` (retried, never scored) when the grader's own machine failed (a full disk, an
+    I/O error, a worker that could not start); otherwise ``error``: the grader failed on this
+    entry, a TA sees why, and it is not retried until its code or the grader changes. The reason
+    names the exception only: a traceback would show the hidden tests' source to the student.
+    """
+    import torch
+
+    from grader.sandbox.launcher import InfraError
+
+    infra = grader_fault(exc) or isinstance(exc, InfraError)
+    return SubmissionResult(
+        student=job.student, submission_hash=job.sha256, grader_version=__version__, torch_version=torch.__version__,
+        isolation=isolation, status="infra_error" if infra else "error",
+        message=safe_text(f"The grader failed on this entry: {type(exc).__name__}: {exc}", 2000))
 
 
 def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None = None, warm: bool = True,
@@ -166,6 +232,7 @@ def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None =
     """
     all_jobs = discover(folder, roster=roster)
     surveyed = surveyed if surveyed is not None else survey(all_jobs)
+    all_jobs = [dataclasses.replace(j, sha256=surveyed[j.student].sha256) for j in all_jobs]
     todo, results = pending(all_jobs, out, surveyed)
     (out / "records").mkdir(parents=True, exist_ok=True)
     settings = {"warm": warm, "isolation": isolation, "budget": budget, "out": str(out), "retries": retries,

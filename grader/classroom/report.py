@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from grader.classroom import sidebyside, similarity
-from grader.grading.results import SubmissionResult
+from grader.grading.results import SubmissionResult, safe_tree
 from grader.classroom import stats as classstats
 from grader.reports import gradebook, html, markdown
 from grader.reports.atomic import atomic_write
@@ -42,13 +42,14 @@ class ClassReport:
     histogram_png: Path | None
     feedback: dict[str, Path] = field(default_factory=dict)  # student -> folder
     pairs: list[similarity.SimilarPair] = field(default_factory=list)
+    unrendered: dict[str, str] = field(default_factory=dict)  # student -> why its feedback could not be rendered
 
 
 def student_dirname(student: str) -> str:
     """A safe folder name for ``student`` (no separators, no dot-dot, unique when changed)."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", student).strip("._")[:80] or "student"
     if safe != student:
-        safe += "-" + hashlib.sha256(student.encode("utf-8")).hexdigest()[:8]
+        safe += "-" + hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return safe
 
 
@@ -79,8 +80,12 @@ def histogram_png(values: Sequence[float], bins: int = 10) -> bytes | None:
 
 
 def class_summary(results: Sequence[SubmissionResult], pairs: Sequence[similarity.SimilarPair],
-                  *, bins: int = 10, top: int = 10) -> dict:
-    """The class statistics as plain data (what ``summary.json`` holds)."""
+                  *, bins: int = 10, top: int = 10, shared_ids: Mapping[str, Sequence[str]] | None = None) -> dict:
+    """The class statistics as plain data (what ``summary.json`` holds).
+
+    ``shared_ids``: ``{student id: [the ids its entries were graded under]}`` for ids that more
+    than one entry of the class maps to (grader.classroom.batch.discover).
+    """
     values = classstats.percents(results)
     return {
         "students": len(results),
@@ -98,6 +103,8 @@ def class_summary(results: Sequence[SubmissionResult], pairs: Sequence[similarit
         "not_graded": [{"student": r.student, "status": r.status,
                         "message": classstats.normalize_message(r.message)}
                        for r in classstats.not_graded(results)],
+        "shared_ids": [{"student": sid, "graded_as": list(graded_as)}
+                       for sid, graded_as in sorted((shared_ids or {}).items())],
     }
 
 
@@ -151,20 +158,41 @@ def summary_page(summary: dict, png: bytes | None) -> str:
         _table(("student", "status", "message"),
                [(r["student"], r["status"], r["message"]) for r in summary["not_graded"]]),
     ]
+    if summary.get("unrendered"):
+        parts += ["<h2>Feedback that could not be rendered</h2>",
+                  _table(("student", "reason"), [(u["student"], u["reason"]) for u in summary["unrendered"]])]
+    if summary.get("shared_ids"):
+        parts += ["<h2>Entries sharing a student id</h2>",
+                  "<p>Each entry was graded under its own id; pick the one that counts.</p>",
+                  _table(("student id", "graded as"),
+                         [(s["student"], ", ".join(s["graded_as"])) for s in summary["shared_ids"]])]
     style = ("<style>table{border-collapse:collapse}"
              "td,th{border:1px solid #ddd;padding:.2rem .5rem}</style>")
     return html.page("AMAL TME 5: class summary", style + "\n".join(parts))
 
 
-def write_feedback(results: Sequence[SubmissionResult], out_dir: Path, *,
-                   after_due_date: bool = True) -> dict[str, Path]:
-    """``out_dir/feedback/<student>/feedback.{md,html}`` for each result; ``{student: folder}``."""
+def write_feedback(results: Sequence[SubmissionResult], out_dir: Path, *, after_due_date: bool = True,
+                   unrendered: dict[str, str] | None = None) -> dict[str, Path]:
+    """``out_dir/feedback/<student>/feedback.{md,html}`` for each result; ``{student: folder}``.
+
+    A result whose pages cannot be rendered (a writer's bug: content cannot make them raise) gets a
+    page saying so, and the reason goes into ``unrendered``; the other students' pages are written.
+    """
     folders = {}
     for result in results:
         folder = out_dir / "feedback" / student_dirname(result.student)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "feedback.md", markdown.render(result, after_due_date=after_due_date))
-        atomic_write(folder / "feedback.html", html.render(result, after_due_date=after_due_date))
+        try:
+            pages = (markdown.render(result, after_due_date=after_due_date),
+                     html.render(result, after_due_date=after_due_date))
+        except Exception as exc:  # noqa: BLE001 - one student's report never stops the class's
+            reason = f"{type(exc).__name__}: {exc}"
+            if unrendered is not None:
+                unrendered[result.student] = reason
+            note = "Your feedback could not be rendered; the staff have been told."
+            pages = (note + "\n", html.page("AMAL TME 5 feedback", f"<p>{html.esc(note)}</p>"))
+        atomic_write(folder / "feedback.md", pages[0])
+        atomic_write(folder / "feedback.html", pages[1])
         folders[result.student] = folder
     return folders
 
@@ -172,23 +200,28 @@ def write_feedback(results: Sequence[SubmissionResult], out_dir: Path, *,
 def write_class_report(results: Sequence[SubmissionResult], out_dir: str | os.PathLike[str], *,
                        sources: Mapping[str, Mapping[str, str]] | None = None,
                        baseline: similarity.Source | None = None, threshold: float = 0.9,
-                       after_due_date: bool = True, bins: int = 10, top: int = 10) -> ClassReport:
+                       after_due_date: bool = True, bins: int = 10, top: int = 10,
+                       shared_ids: Mapping[str, Sequence[str]] | None = None) -> ClassReport:
     """Write the whole class report into ``out_dir`` (layout in the module docstring).
 
     ``sources`` maps each student to ``{module filename: source text}`` of the graded code and
     enables the similarity section; ``baseline`` is the provided (starter) code whose lines never
     count as similarity. ``after_due_date`` reveals ``after_due_date`` tests' feedback.
+    ``shared_ids``: see :func:`class_summary`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = sorted(results, key=lambda r: r.student)
     pairs = (similarity.similar_pairs(sources, baseline=baseline, threshold=threshold)
              if sources else [])
-    summary = class_summary(results, pairs, bins=bins, top=top)
+    unrendered: dict[str, str] = {}
+    folders = write_feedback(results, out, after_due_date=after_due_date, unrendered=unrendered)
+    summary = class_summary(results, pairs, bins=bins, top=top, shared_ids=shared_ids)
+    summary["unrendered"] = [{"student": k, "reason": v} for k, v in sorted(unrendered.items())]
     png = histogram_png(classstats.percents(results), bins)
     if png is None and (out / "histogram.png").exists():
         (out / "histogram.png").unlink()  # a stale plot from an earlier run would mislead
-    json_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    json_text = json.dumps(safe_tree(summary), indent=2, ensure_ascii=False) + "\n"
     report = ClassReport(
         out_dir=out,
         gradebook=atomic_write(out / "gradebook.csv", gradebook.render_many(results)),
@@ -196,7 +229,8 @@ def write_class_report(results: Sequence[SubmissionResult], out_dir: str | os.Pa
         summary_json=atomic_write(out / "summary.json", json_text),
         histogram_png=atomic_write(out / "histogram.png", png) if png is not None else None,
         pairs=pairs,
+        feedback=folders,
+        unrendered=unrendered,
     )
-    report.feedback = write_feedback(results, out, after_due_date=after_due_date)
     sidebyside.write_pages(pairs, sources or {}, out)
     return report

@@ -19,8 +19,8 @@ import torch
 
 from grader import __version__
 from grader.grading.proxy import Student
-from grader.grading.results import SubmissionResult
-from grader.sandbox.launcher import Launcher
+from grader.grading.results import SubmissionResult, safe_text
+from grader.sandbox.launcher import InfraError, Launcher
 from grader.grading.scoring import ScoringPlugin
 from grader.grading.seeding import SEEDS, seed_all
 from grader.grading.submission import Submission, SubmissionError, prepare
@@ -52,14 +52,14 @@ def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None
                      budget: float = 600.0, select: str | None = None) -> SubmissionResult:
     """Grade the submission at ``source`` (folder or archive) with workers from ``launcher``."""
     started = time.monotonic()
-    result = SubmissionResult(student=student_id or Path(source).name, submission_hash="", grader_version=__version__,
-                              torch_version=torch.__version__, isolation=launcher.isolation,
-                              memory_limit=launcher.memory_limit, seeds=dict(SEEDS),
+    result = SubmissionResult(student=safe_text(student_id or Path(source).name), submission_hash="",
+                              grader_version=__version__, torch_version=torch.__version__,
+                              isolation=launcher.isolation, memory_limit=launcher.memory_limit, seeds=dict(SEEDS),
                               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
         try:
-            sub = prepare(Path(source), workdir / "submission", student=student_id)
+            sub = prepare(Path(source), workdir / "submission", student=safe_text(student_id) or None)
         except SubmissionError as exc:
             # Still run every test (on an empty package), so the result lists what was lost.
             empty = workdir / "empty"
@@ -86,10 +86,11 @@ def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResul
     finally:
         student.close()
         result.memory_peak = student.memory_peak
-    if plugin.collect_errors:
-        raise RuntimeError("the hidden suites failed to load:\n" + "\n".join(plugin.collect_errors))
+    if plugin.collect_errors:  # the grader's own suites: nothing the submission did
+        raise InfraError("the hidden suites failed to load:\n" + "\n".join(plugin.collect_errors))
     if plugin.infra_error is not None:  # not the student's fault: no score at all, retry later
-        result.status, result.message = "infra_error", f"The grader could not start a worker: {plugin.infra_error}"
+        result.status = "infra_error"
+        result.message = safe_text(f"The grader could not start a worker: {plugin.infra_error}", 4000)
         return
     result.tests = plugin.results
     if student.budget_exhausted:

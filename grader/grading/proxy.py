@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from grader import wire
+from grader.grading.results import safe_text
 from grader.sandbox.launcher import Launcher, WorkerDied, WorkerTimeout
 
 
 TRUSTED_SOURCE = (Path(__file__).with_name("trusted.py")).read_text()  # sent with substitution requests
+# The fields of a worker's error report, and how many characters of each are kept (an honest
+# worker sends at most 2,000 of the message and 4,000 of the traceback: grader.worker.serve.describe).
+ERROR_FIELDS = {"type": 200, "message": 4000, "where": 200, "traceback": 8000}
 
 
 class StudentFailure(AssertionError):
@@ -30,12 +34,13 @@ class StudentFailure(AssertionError):
 
 class StudentError(StudentFailure):
     def __init__(self, call: str, error: dict):
-        self.error = error
-        where = error.get("where", "")
+        # The worker is hostile: any field may be missing, of any type, of any size.
+        self.error = error = {k: safe_text(error.get(k), limit) for k, limit in ERROR_FIELDS.items()}
+        where = error["where"]
         verb = {"import": "importing your package failed", "backward": "back-propagating through the result failed",
-                "return": "the result could not be sent back"}.get(where.split()[0] if where else "", "raised")
-        text = f"{call}: {verb}: {error.get('type', 'Error')}: {error.get('message', '')}"
-        if error.get("traceback"):
+                "return": "the result could not be sent back"}.get(where.split()[0] if where.split() else "", "raised")
+        text = f"{call}: {verb}: {error['type'] or 'Error'}: {error['message']}"
+        if error["traceback"].strip():
             text += "\nIn your code:\n" + error["traceback"].rstrip()
         super().__init__(text)
 
@@ -121,7 +126,7 @@ class Student:
             raise StudentCrash(f"{label}: the process running your code died ({exc}); "
                                "did it call exit(), run out of memory, or return something huge?") from None
         try:
-            answer = wire.decode(raw)
+            answer = wire.decode(raw, text=safe_text)  # every string the worker sent, made safe once, here
         except wire.WireError as exc:
             self._discard()
             raise StudentCrash(f"{label}: unreadable answer from your code ({exc})") from None

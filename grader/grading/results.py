@@ -3,11 +3,23 @@
 Every output format (Gradescope ``results.json``, JUnit XML, Markdown, HTML, CSV, the nbgrader
 gradebook, the batch records) is produced from :class:`SubmissionResult`, never from pytest's own
 objects, so that the formats cannot disagree with each other.
+
+# NOTE [ text from a submission ]
+Every string a result holds may come from a submission (an exception message, a file or archive
+member name, a folder name as student id). :func:`safe_text` is applied where such text enters the
+trusted side (the proxy decoding a worker's answer, the scoring plugin building feedback,
+``grader.grading.submission`` reading names, the batch naming students, and :meth:`SubmissionResult.from_dict`
+reading a record back), so that no writer can be made to raise by content: terminal escape
+sequences (colours) are dropped, and any other lone surrogate, NUL, control character or
+bidirectional override is replaced by U+FFFD (replaced, not dropped: what was there stays visible);
+text longer than its field's limit is cut with a note. No graded value of the contract is a string,
+so this never changes a result's correctness.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +40,37 @@ PARTS: dict[str, float] = {
 VISIBILITIES = ("visible", "hidden", "after_due_date")
 TEST_STATUSES = ("passed", "failed", "error", "timeout")
 # graded: the suites ran (whatever the score); timeout: the submission's whole budget ran out;
-# infra_error: the grader could not run the student at all (never a zero: retry it).
-SUBMISSION_STATUSES = ("graded", "timeout", "infra_error")
+# infra_error: the grader could not run the student at all (never a zero: retry it);
+# error: the grader failed on this submission (a grader bug the submission triggers): never a zero
+# either, but not retried for the same code and grader version, since it would fail again.
+SUBMISSION_STATUSES = ("graded", "timeout", "infra_error", "error")
+UNSCORED = ("infra_error", "error")  # statuses whose score is not a grade (empty cells, no Gradescope score)
+
+# Lone surrogates (no UTF-8 writer can encode them), C0 controls but tab/newline/CR, DEL, the XML
+# noncharacters U+FFFE/U+FFFF, and the bidirectional embeddings/overrides/isolates (they reorder what
+# a TA reads on screen: "Trojan Source").
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # CSI sequences: colours, cursor moves
+MAX_TEXT = 1 << 20  # characters of any one text field of a result
+
+
+def safe_text(value: object, limit: int = MAX_TEXT) -> str:
+    """``value`` as text that every writer can carry (see the module note); ``None`` is ``""``."""
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + f"\n[{len(text) - limit} more characters cut]"
+    return _UNSAFE.sub("\ufffd", _ANSI.sub("", text))
+
+
+def safe_tree(value: Any) -> Any:
+    """Every string (keys too) of a JSON-like value through :func:`safe_text`."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(k): safe_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [safe_tree(v) for v in value]
+    return value
 
 
 @dataclass
@@ -73,6 +114,11 @@ class SubmissionResult:
     suite: str = "hidden"  # "hidden" (grader grade) or "public" (grader check)
 
     @property
+    def scored(self) -> bool:
+        """Whether the score is a grade (not for an infrastructure error or a grader failure)."""
+        return self.status not in UNSCORED
+
+    @property
     def score(self) -> float:
         return round(sum(t.score for t in self.tests), 6)
 
@@ -97,7 +143,8 @@ class SubmissionResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
-        d = dict(d)
+        """The inverse of :meth:`to_dict`; text is made safe (a record read back may predate that rule)."""
+        d = safe_tree(dict(d))
         d.pop("score", None)
         d.pop("max_score", None)
         tests = [TestResult(**t) for t in d.pop("tests", [])]

@@ -19,7 +19,7 @@ import pytest
 
 from grader.grading.compare import GradingFailure
 from grader.grading.proxy import StudentCrash, StudentFailure, StudentTimeout
-from grader.grading.results import VISIBILITIES, TestResult
+from grader.grading.results import VISIBILITIES, TestResult, safe_text
 from grader.sandbox.launcher import InfraError
 
 MAX_FEEDBACK = 8000  # characters of one test's feedback: student code writes much of it (messages, values)
@@ -127,6 +127,7 @@ class ScoringPlugin:
                 status, feedback = "failed", public_feedback(call.excinfo.value, report)
             else:
                 status, feedback = feedback_for(call.excinfo.value)
+            feedback = safe_text(feedback)  # it quotes the student's values, messages and source
             if len(feedback) > MAX_FEEDBACK:  # a record, and every report, stays small whatever the worker sent
                 dropped = len(feedback) - MAX_FEEDBACK
                 feedback = feedback[:MAX_FEEDBACK] + f"\n[feedback truncated: {dropped} more characters]"

@@ -7,8 +7,11 @@ regular files (never through a link), into a fresh folder: a ``conftest.py``, ``
 """
 from __future__ import annotations
 
+import dataclasses
+import errno
+import gzip
 import hashlib
-import lzma
+import io
 import os
 import shutil
 import stat
@@ -19,17 +22,38 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.grading.results import safe_text
+
 PACKAGE = "assignment"
 MODULES = ("data", "loss", "rnn", "model", "gradients", "training", "generation")
 NEVER_COPIED = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py"}
 MAX_FILE_BYTES = 1 << 20  # a 1 MiB source file is not a student's module
+CONTRACT = {f"{m}.py" for m in ("__init__", *MODULES)}  # taken first
 MAX_FILES = 64  # .py files of one package (the contract's modules are taken first)
 MAX_PACKAGE_BYTES = 8 << 20  # all kept files together: the worker's copy lives in a 16 MiB tmpfs (grader.sandbox.rootfs)
-MAX_ARCHIVE_BYTES = 50 << 20  # uncompressed, all members together
-MAX_ARCHIVE_MEMBERS = 10_000  # files of an archive: 50,000 empty members took 6 s and 50,000 inodes to unpack
+MAX_ARCHIVE_BYTES = 50 << 20  # the archive file, and every byte decompressed from it (tar headers included)
+MAX_ARCHIVE_MEMBERS = 10_000  # members of an archive: 50,000 empty members took 6 s and 50,000 inodes to unpack
+MAX_HEADER_BYTES = 64 << 10  # one GNU long-name or pax header (PATH_MAX is 4 KiB): tarfile reads it whole
+MAX_NOTES = 20  # per-member notes of one archive (the rest are counted)
 # What a damaged archive raises while it is read (besides OSError without errno, e.g. a bad gzip CRC)
-DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError,
+DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, zlib.error, EOFError,
            RuntimeError, NotImplementedError, ValueError)
+# The grader's own machine failing: an infrastructure error (retried), never the submission's fault.
+# Any other OSError on one file or member (a name too long, a file where a folder must be, a mode
+# that forbids reading) is the submission's: that file is skipped with a note.
+INFRA_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE,
+                          errno.ENFILE})
+
+
+def grader_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is the grader's own machine failing (disk full, quota, I/O error, no memory...)."""
+    return isinstance(exc, OSError) and exc.errno in INFRA_ERRNOS
+
+
+def shown(name: str) -> str:
+    """A file or member name as a note shows it: one line of safe text, at most 120 characters."""
+    text = " ".join(safe_text(name).splitlines()) or "(empty)"
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 class SubmissionError(Exception):
@@ -50,41 +74,45 @@ class Submission:
 
 
 def prepare(source: Path, dest: Path, *, student: str | None = None) -> Submission:
-    """Copy ``source``'s package into ``dest / "assignment"`` and describe it."""
+    """Copy ``source``'s package into ``dest / "assignment"`` and describe it.
+
+    Raises :class:`SubmissionError` when nothing can be read, an ``OSError`` only for the grader's
+    own machine (:func:`grader_fault`); a file that cannot be read is skipped with a note.
+    """
     source = Path(source)
     if source.is_file():
         unpacked = Path(tempfile.mkdtemp(prefix="unpack-", dir=dest.parent if dest.parent.exists() else None))
         try:
-            _extract(source, unpacked)
-            return prepare(unpacked, dest, student=student or _stem(source))
+            notes = _extract(source, unpacked)
+            sub = prepare(unpacked, dest, student=student or safe_text(_stem(source)))
+            return dataclasses.replace(sub, notes=tuple(notes) + sub.notes)
         finally:
             shutil.rmtree(unpacked, ignore_errors=True)
     if not source.is_dir():
-        raise SubmissionError(f"{source}: no such file or folder")
-    package = find_package(source)
+        raise SubmissionError(f"{shown(source.name)}: no such file or folder")
+    try:
+        package = find_package(source)
+        entries = sorted(os.scandir(package), key=lambda e: (e.name not in CONTRACT, e.name)) if package else []
+    except OSError as exc:
+        if grader_fault(exc):
+            raise
+        raise SubmissionError(f"the folder cannot be read ({safe_text(exc.strerror)})") from None
     target = dest / PACKAGE
     target.mkdir(parents=True, exist_ok=True)
     files, notes, over, total = {}, [], [], 0
-    contract = {f"{m}.py" for m in ("__init__", *MODULES)}
-    for entry in sorted(os.scandir(package), key=lambda e: (e.name not in contract, e.name)) if package else []:
+    for entry in entries:
         if not entry.name.endswith(".py"):
             continue
         if len(files) + len(notes) >= MAX_FILES:  # bounds the work, the worker's copy and the notes
-            over.append(entry.name)
+            over.append(shown(entry.name))
             continue
-        if entry.name in NEVER_COPIED:
-            notes.append(f"{entry.name} was ignored: it is not part of the assignment package")
-            continue
-        if not entry.is_file(follow_symlinks=False):
-            notes.append(f"{entry.name} was ignored: not a regular file")
-            continue
-        text = _read_regular(Path(entry.path))
-        if text is None:
-            notes.append(f"{entry.name} was ignored: larger than {MAX_FILE_BYTES} bytes or not UTF-8 text")
+        text, problem = _take(entry)
+        if problem:
+            notes.append(f"{shown(entry.name)} was ignored: {problem}")
             continue
         size = len(text.encode())
         if total + size > MAX_PACKAGE_BYTES:
-            over.append(entry.name)
+            over.append(shown(entry.name))
             continue
         total += size
         files[entry.name] = text
@@ -98,8 +126,35 @@ def prepare(source: Path, dest: Path, *, student: str | None = None) -> Submissi
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    return Submission(student=student or source.name, root=dest, files=files, sha256=digest.hexdigest(),
+    return Submission(student=student or safe_text(source.name), root=dest, files=files, sha256=digest.hexdigest(),
                       notes=tuple(notes))
+
+
+def _take(entry: os.DirEntry) -> tuple[str | None, str]:
+    """``(text, "")`` of the package file ``entry``, or ``(None, why it is ignored)``."""
+    if entry.name in NEVER_COPIED:
+        return None, "it is not part of the assignment package"
+    if not _is_utf8(entry.name):
+        return None, "its name is not valid UTF-8"
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return None, "not a regular file"
+        text = _read_regular(Path(entry.path))
+    except OSError as exc:
+        if grader_fault(exc):
+            raise
+        return None, f"it cannot be read ({safe_text(exc.strerror)})"
+    if text is None:
+        return None, f"larger than {MAX_FILE_BYTES} bytes or not UTF-8 text"
+    return text, ""
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")  # a name that was not UTF-8 on disk holds surrogate escapes
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def package_here(folder: Path) -> Path | None:
@@ -139,55 +194,151 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _extract(archive: Path, dest: Path) -> None:
-    """Extract regular files only, inside ``dest``, within the size cap (no links, no ``..``).
+def _extract(archive: Path, dest: Path) -> list[str]:
+    """Extract the regular files of ``archive`` inside ``dest``, within the caps; returns the notes.
 
-    A damaged archive is the submission's fault (:class:`SubmissionError`: graded, with a note),
-    never an exception that would stop a whole class batch; an ``OSError`` with an ``errno`` (the
-    grader's own disk) still propagates.
+    A damaged archive, or one past a cap, is the submission's fault (:class:`SubmissionError`:
+    graded, with a note); a member that cannot be written (a name that is not UTF-8 or longer
+    than the file system allows, a file where a folder must be, a path outside ``dest``) is
+    skipped with a note; only the grader's own machine failing (:func:`grader_fault`) propagates.
     """
+    label = shown(archive.name)
     try:
-        _unpack(archive, dest)
+        return _unpack(archive, dest, label)
     except OSError as exc:
-        if exc.errno is not None:
+        if grader_fault(exc):
             raise
-        raise SubmissionError(f"{archive.name}: a damaged archive ({exc})") from None
+        raise SubmissionError(f"{label}: a damaged archive ({safe_text(exc, 300)})") from None
     except DAMAGED as exc:
-        raise SubmissionError(f"{archive.name}: a damaged archive ({type(exc).__name__}: {exc})") from None
+        raise SubmissionError(f"{label}: a damaged archive ({type(exc).__name__}: {safe_text(exc, 300)})") from None
 
 
-def _unpack(archive: Path, dest: Path) -> None:
-    total = 0
-    for count, (name, size, open_member) in enumerate(_members(archive), 1):
-        total += size
-        if total > MAX_ARCHIVE_BYTES:
-            raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_BYTES} bytes uncompressed")
+def _unpack(archive: Path, dest: Path, label: str) -> list[str]:
+    if archive.stat().st_size > MAX_ARCHIVE_BYTES:
+        raise SubmissionError(f"{label}: an archive larger than {MAX_ARCHIVE_BYTES} bytes")
+    budget = _Budget(MAX_ARCHIVE_BYTES, label)
+    skipped: list[str] = []
+    for count, (name, open_member) in enumerate(_members(archive, budget), 1):
         if count > MAX_ARCHIVE_MEMBERS:
-            raise SubmissionError(f"{archive.name}: more than {MAX_ARCHIVE_MEMBERS} files")
-        target = _safe_target(dest, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open_member() as src, open(target, "wb") as out:
-            shutil.copyfileobj(src, out)
+            raise SubmissionError(f"{label}: more than {MAX_ARCHIVE_MEMBERS} files")
+        if open_member is None:  # a folder, a link, a device: never extracted
+            continue
+        problem = _member_problem(dest, name)
+        if not problem:
+            try:
+                target = Path(dest, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open_member() as src, open(target, "xb") as out:
+                    shutil.copyfileobj(src, out)
+            except OSError as exc:
+                if exc.errno is None or grader_fault(exc):
+                    raise  # a damaged stream (no errno), or the grader's own disk
+                problem = safe_text(exc.strerror)
+            except (RuntimeError, NotImplementedError) as exc:  # zip: an encrypted or unsupported member
+                problem = f"it cannot be unpacked ({safe_text(exc, 200)})"
+        if problem:
+            skipped.append(f"'{shown(name)}' ({problem})")
+    if not skipped:
+        return []
+    more = f" and {len(skipped) - MAX_NOTES} more" if len(skipped) > MAX_NOTES else ""
+    return [f"{len(skipped)} archive member(s) were skipped: " + ", ".join(skipped[:MAX_NOTES]) + more]
 
 
-def _members(archive: Path):
-    """``(name, size, open)`` of each regular file of a zip or tar archive."""
+def _member_problem(dest: Path, name: str) -> str:
+    """Why the member ``name`` is not written ("" when it is), judged on the name alone."""
+    if not _is_utf8(name):
+        return "its name is not valid UTF-8"
+    if "\0" in name:
+        return "its name holds a NUL character"
+    root = os.path.abspath(dest)
+    target = os.path.normpath(os.path.join(root, name))  # dest holds only what we wrote: no link to follow
+    if not target.startswith(root + os.sep):
+        return "it would be written outside the submission"
+    if os.path.exists(target):
+        return "a second member of the same name"
+    return ""
+
+
+def _members(archive: Path, budget: "_Budget"):
+    """``(name, open or None)`` of each member of a zip or tar archive (``None``: not a regular file)."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as z:
             for info in z.infolist():
-                if not info.is_dir() and not stat.S_ISLNK(info.external_attr >> 16):
-                    yield info.filename, info.file_size, lambda info=info: z.open(info)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
+                regular = not info.is_dir() and not stat.S_ISLNK(info.external_attr >> 16)
+                yield info.filename, (lambda info=info: _Counted(z.open(info), budget)) if regular else None
+        return
+    with open(archive, "rb") as raw:
+        magic = raw.read(262)
+        raw.seek(0)
+        if magic[:2] == b"\x1f\x8b":
+            stream = gzip.GzipFile(fileobj=raw)
+        elif magic[257:262] == b"ustar":
+            stream = raw
+        else:
+            raise SubmissionError(f"{shown(archive.name)}: not a folder, a .zip, a .tar or a .tar.gz")
+        # Stream mode ("r|"): tarfile reads forward through the counted stream only, so every byte
+        # it decompresses, headers included, is counted while it is read.
+        with tarfile.open(fileobj=_Counted(stream, budget), mode="r|", tarinfo=_CappedInfo,
+                          encoding="utf-8", errors="surrogateescape") as t:
             for member in t:
-                if member.isfile():
-                    yield member.name, member.size, lambda member=member: t.extractfile(member)
-    else:
-        raise SubmissionError(f"{archive.name}: not a folder, a .zip or a .tar.gz")
+                yield member.name, (lambda member=member: t.extractfile(member)) if member.isfile() else None
 
 
-def _safe_target(dest: Path, name: str) -> Path:
-    target = (dest / name).resolve()
-    if not str(target).startswith(str(dest.resolve()) + os.sep):
-        raise SubmissionError(f"archive member {name!r} would be written outside the submission")
-    return target
+class _Budget:
+    """The bytes one archive may still decompress; :meth:`take` raises past them."""
+
+    def __init__(self, limit: int, label: str):
+        self.limit, self.left, self.label = limit, limit, label
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise SubmissionError(f"{self.label}: more than {self.limit} bytes uncompressed")
+
+
+class _Counted(io.RawIOBase):
+    """A read-only stream that charges every byte it returns to a :class:`_Budget`.
+
+    A read never asks the stream under it for more than the budget has left (plus one byte, to
+    see it is exceeded), so no single read can allocate past the cap either.
+    """
+
+    def __init__(self, raw, budget: _Budget):
+        super().__init__()
+        self.raw, self.budget = raw, budget
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > self.budget.left + 1:
+            n = self.budget.left + 1
+        data = self.raw.read(n)
+        self.budget.take(len(data))
+        return data
+
+    def readinto(self, buf) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _CappedInfo(tarfile.TarInfo):
+    """A tar header that refuses a GNU long-name or pax header over :data:`MAX_HEADER_BYTES`.
+
+    tarfile reads such a header whole into memory (``_proc_gnulong``, ``_proc_pax``) before any
+    member exists to be capped; this check runs before that read.
+    """
+
+    def _proc_member(self, tarfile_):
+        if self.type in _LONG_HEADERS and self.size > MAX_HEADER_BYTES:
+            raise SubmissionError(f"a tar header of {self.size} bytes (at most {MAX_HEADER_BYTES})")
+        return super()._proc_member(tarfile_)
+
+
+_LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                 tarfile.SOLARIS_XHDTYPE)

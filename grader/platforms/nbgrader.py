@@ -162,7 +162,7 @@ def autograde(*, course_dir: Path, assignment: str = "tme5", students: list[str]
     api = course_api(course_dir)
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:  # opening one costs ~1 s
         for result in results:
-            if result.status != "infra_error":
+            if result.scored:
                 record_result(api=api, gb=gb, assignment=assignment, result=result)
     return results
 

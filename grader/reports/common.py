@@ -9,19 +9,15 @@ Totals always count every test: they are the grade.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from grader.grading.results import PARTS, SubmissionResult, TestResult
+from grader.grading.results import PARTS, SubmissionResult, TestResult, safe_text
 
 HIDDEN_TITLE = "hidden test"
 WITHHELD = {
     "hidden": "Feedback for this test is hidden.",
     "after_due_date": "Feedback for this test is shown after the due date.",
 }
-# XML 1.0 forbids most C0 controls (an ANSI escape from a student's print would break the file).
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def by_part(result: SubmissionResult) -> dict[str, list[TestResult]]:
@@ -62,9 +58,12 @@ def empty_feedback(test: TestResult) -> str:
             "error": "The test ended with an error."}.get(test.status, "(no message)")
 
 
-def clean_text(text: str) -> str:
-    """Drop ANSI escapes and characters that no text format can carry (NUL, other C0 controls)."""
-    return _XML_INVALID.sub("", _ANSI.sub("", text or ""))
+def clean_text(text: object) -> str:
+    """:func:`grader.grading.results.safe_text`: no ANSI escape, nothing a text format cannot carry.
+
+    Text is made safe where it enters the trusted side; this is the writers' second line of defence.
+    """
+    return safe_text(text)
 
 
 def fmt_points(x: float) -> str:
@@ -107,6 +106,9 @@ def status_line(result: SubmissionResult) -> str:
     if result.status == "infra_error":
         return ("The grader could not run this submission (infrastructure error). "
                 "This is not a grade: it will be graded again.")
+    if result.status == "error":
+        return ("The grader failed on this submission (its own error, reported to the staff). "
+                "This is not a grade: a TA will look at it.")
     if result.status == "timeout":
         return "The submission ran out of time; tests that did not answer scored 0."
     return ""

@@ -1,7 +1,7 @@
 """CSV gradebook rows from the result model.
 
 Columns: ``student, submission_hash, status, <each part of PARTS>, total, max, grader_version``.
-A part without tests, and every score of a submission that was not graded (``infra_error``), is an
+A part without tests, and every score of a submission that was not graded (``infra_error``, ``error``), is an
 empty cell, never a 0. Text cells that a spreadsheet would read as a formula (starting with ``=``,
 ``+``, ``-``, ``@``, tab or carriage return: OWASP's CSV injection list) get a leading ``'``.
 """
@@ -12,7 +12,7 @@ import io
 from typing import Iterable
 
 from grader.grading.results import PARTS, SubmissionResult
-from grader.reports.common import fmt_points
+from grader.reports.common import clean_text, fmt_points
 
 HEADER: tuple[str, ...] = ("student", "submission_hash", "status", *PARTS, "total", "max",
                            "grader_version")
@@ -20,13 +20,14 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: str) -> str:
-    """Neutralise a text cell a spreadsheet would evaluate (prefix ``'``)."""
+    """Neutralise a text cell a spreadsheet would evaluate (prefix ``'``); no control character."""
+    value = clean_text(value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def row(result: SubmissionResult) -> list[str]:
     """One gradebook row (text cells, in :data:`HEADER` order)."""
-    scored = result.status != "infra_error"
+    scored = result.scored
     parts = result.parts()
     cells = [safe_cell(result.student), safe_cell(result.submission_hash), safe_cell(result.status)]
     for part in PARTS:

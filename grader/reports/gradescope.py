@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grader.grading.results import SubmissionResult, TestResult
+from grader.grading.results import SubmissionResult, TestResult, safe_tree
 from grader.reports.common import (
     by_part, clean_text, empty_feedback, fmt_points, memory_text, provenance, seeds_text, status_line, suite_line,
 )
@@ -49,7 +49,7 @@ def test_entry(test: TestResult, number: str) -> dict[str, Any]:
 def summary_text(result: SubmissionResult) -> str:
     """The top-level ``output``: score, suite, status, message and provenance, one fact a line."""
     lines = []
-    if result.status != "infra_error":
+    if result.scored:
         lines.append(f"Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}")
     lines.append(suite_line(result))
     if status_line(result):
@@ -68,7 +68,7 @@ def summary_text(result: SubmissionResult) -> str:
 def to_dict(result: SubmissionResult) -> dict[str, Any]:
     """The ``results.json`` document as a dict (see the module note for ``infra_error``)."""
     tests: list[dict[str, Any]] = []
-    if result.status != "infra_error":
+    if result.scored:
         for i, (_, part_tests) in enumerate(by_part(result).items(), start=1):
             tests += [test_entry(t, f"{i}.{j}") for j, t in enumerate(part_tests, start=1)]
     doc: dict[str, Any] = {
@@ -80,11 +80,11 @@ def to_dict(result: SubmissionResult) -> dict[str, Any]:
         "extra_data": {**provenance(result), "max_score": result.max_score},
         "tests": tests,
     }
-    if result.status != "infra_error":
+    if result.scored:
         doc["score"] = float(result.score)
     return doc
 
 
 def render(result: SubmissionResult) -> str:
-    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs)."""
-    return json.dumps(to_dict(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs); every string cleaned."""
+    return json.dumps(safe_tree(to_dict(result)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

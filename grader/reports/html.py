@@ -89,7 +89,7 @@ def _footer(result: SubmissionResult) -> str:
 
 def body(result: SubmissionResult, *, after_due_date: bool = False) -> str:
     """The page body (without ``<html>``/``<head>``), for embedding or for :func:`render`."""
-    if result.status == "infra_error":
+    if not result.scored:
         out = ["<h1>AMAL TME 5: not graded</h1>"]
     else:
         out = [f"<h1>AMAL TME 5: {fmt_points(result.score)} / {fmt_points(result.max_score)}</h1>",

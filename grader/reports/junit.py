@@ -69,7 +69,7 @@ def to_element(result: SubmissionResult, *, after_due_date: bool = False) -> ET.
         # A submission-level problem (infra error, whole-submission timeout) must show in CI too.
         _submission_case(root, result)
         totals["tests"] += 1
-        totals["errors" if result.status == "infra_error" else "failures"] += 1
+        totals["errors" if not result.scored else "failures"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
     root.set("time", f"{float(result.duration):.3f}")
@@ -78,11 +78,11 @@ def to_element(result: SubmissionResult, *, after_due_date: bool = False) -> ET.
 
 def _submission_case(root: ET.Element, result: SubmissionResult) -> None:
     suite = ET.SubElement(root, "testsuite", name="submission", tests="1",
-                          failures="0" if result.status == "infra_error" else "1",
-                          errors="1" if result.status == "infra_error" else "0", skipped="0",
+                          failures="0" if not result.scored else "1",
+                          errors="1" if not result.scored else "0", skipped="0",
                           time="0.000")
     case = ET.SubElement(suite, "testcase", name="submission", classname="submission", time="0.000")
-    tag = "error" if result.status == "infra_error" else "failure"
+    tag = "error" if not result.scored else "failure"
     pieces = (status_line(result), clean_text(result.message), suite_line(result))
     text = "\n".join(s for s in pieces if s)
     elem = ET.SubElement(case, tag, message=text.splitlines()[0][:200], type=result.status)
@@ -92,5 +92,9 @@ def _submission_case(root: ET.Element, result: SubmissionResult) -> None:
 def render(result: SubmissionResult, *, after_due_date: bool = False) -> str:
     """JUnit XML text with an XML declaration (UTF-8)."""
     root = to_element(result, after_due_date=after_due_date)
+    for elem in root.iter():  # every attribute and text, whichever field it came from
+        elem.attrib.update({k: clean_text(v) for k, v in elem.attrib.items()})
+        if elem.text:
+            elem.text = clean_text(elem.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -47,7 +47,7 @@ def table(result: SubmissionResult) -> str:
 def _failure(test: TestResult, *, after_due_date: bool) -> str:
     title = inline(title_for(test, after_due_date=after_due_date))
     head = (f"**{inline(test.part)}: {title}**: {fmt_points(test.score)} / "
-            f"{fmt_points(test.max_score)} ({test.status})")
+            f"{fmt_points(test.max_score)} ({inline(test.status)})")
     body = truncate(feedback_for(test, after_due_date=after_due_date)) or empty_feedback(test)
     return f"{head}\n\n{fenced(body)}"
 
@@ -61,7 +61,7 @@ def _provenance(result: SubmissionResult) -> str:
 
 def render(result: SubmissionResult, *, after_due_date: bool = False) -> str:
     """The whole step summary as Markdown text."""
-    if result.status == "infra_error":
+    if not result.scored:
         header = "## AMAL TME 5: not graded (infrastructure error)"
     else:
         header = f"## AMAL TME 5: {fmt_points(result.score)} / {fmt_points(result.max_score)}"

@@ -41,6 +41,7 @@ from grader.sandbox import slots
 from grader.grading.grade import grade_submission
 from grader.reports import write_results
 from grader.grading.results import PARTS, SubmissionResult
+from grader.grading.results import TestResult as RecordedTest
 from grader.sandbox.launcher import Launcher, Limits
 from grader.grading.scoring import MAX_FEEDBACK
 from tests.harness.test_sandbox import CGROUP, namespaces_possible, needs_cgroups, pids_of_uid
@@ -336,7 +337,12 @@ def test_hostile_archive(name, ns_launcher, correct, canaries, tmp_path):
     result = grade_submission(archive, launcher=ns_launcher, student_id=name)
     assert not slip.exists(), "an archive member was written outside the unpacking folder"
     spec = hostile.Hostile(name, lost=lost, statuses=("failed", "error"), says=(says,))
-    check_outcome(Graded(result, 0.0), spec, "namespaces")
+    graded = Graded(result, 0.0)
+    check_outcome(graded, spec, "namespaces")
+    for path in write_results(result, tmp_path / "out", after_due_date=True):  # every writer takes the notes
+        graded.reports[path.name] = path.read_text(encoding="utf-8")
+    check_reports(graded)
+    check_no_secret(graded, canaries)
 
 
 def test_correct_submission_after_every_attack(ns_launcher, correct):
@@ -439,5 +445,76 @@ def test_class_batch_with_attacker(correct, canaries, tmp_path):
     for path in out.rglob("*"):
         if path.is_file():
             text = path.read_bytes().decode("utf-8", "replace")
+            assert not canaries.found_in(text), f"a secret leaked into {path}"
+    assert not canaries.marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# a class of 20 with hostile entries of every class of SECURITY.md, in ONE run of the CLI
+
+
+def test_class_of_twenty_with_hostile_entries(correct, canaries, tmp_path):
+    """13 honest entries, a string attack, three hostile archives, ``alice/`` beside ``alice.zip``, a
+    folder whose name is not UTF-8, and a cached record holding surrogates: one run, 20 records."""
+    if not namespaces_possible():
+        pytest.skip("this machine cannot create user/PID/mount/network namespaces (e.g. AppArmor-restricted)")
+    from grader.classroom.batch import record_path
+    from grader.grading.submission import prepare
+    from tests.submissions.bugs import BUGS
+
+    klass, out, build = tmp_path / "class", tmp_path / "grades", tmp_path / "build"
+    klass.mkdir()
+    build.mkdir()
+    honest = [Spec("correct"), *BUGS[:12]]
+    for spec in honest:
+        materialize(spec, klass)
+    hostile.write(hostile.BY_NAME["surrogates_in_exception"], klass, {})
+    for name, suffix in (("non_utf8_tar", ".tar.gz"), ("long_name_bomb", ".tar.gz"), ("file_and_folder_zip", ".zip")):
+        hostile.ARCHIVES[name][0](correct, build).rename(klass / f"{name}{suffix}")
+    shutil.copytree(correct, klass / "alice")
+    shutil.make_archive(str(klass / "alice"), "zip", hostile.write(hostile.BY_NAME["surrogate_values"], build, {}))
+    shutil.copytree(correct, klass / "caf\udce9")  # b"caf\xe9": not UTF-8
+    assert len(list(klass.iterdir())) == 20
+    cached = "correct"  # its record was written by an older grader that kept surrogates (cached, reused)
+    sub = prepare(klass / cached, tmp_path / "hash")
+    bad = SubmissionResult(student=cached, submission_hash=sub.sha256, grader_version=grader.__version__,
+                           torch_version="t", isolation="namespaces", message="cached \ud800 message \x00",
+                           tests=[RecordedTest("loss/x", "t \udfff", "loss", 14, 14, "passed")])
+    record_path(out, cached).parent.mkdir(parents=True)
+    record_path(out, cached).write_text(bad.to_json())  # json escapes the surrogate: the write "worked"
+
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "grade", str(klass), "-j", "2", "--out", str(out),
+                           "--quiet", "--call-timeout", "5", "--budget", "120", "--isolation", "namespaces"],
+                          capture_output=True, text=True, errors="replace", timeout=1200, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = {r.student: r for r in map(SubmissionResult.from_json, (p.read_text() for p in (out / "records").glob("*.json")))}
+    assert len(records) == 20, sorted(records)
+    for spec in honest[1:]:  # every buggy classmate graded as usual: points lost in its own parts only
+        r = records[spec.name]
+        lost = {t.part for t in r.tests if not t.passed}
+        assert r.status == "graded" and lost and lost <= set(spec.parts), (spec.name, summary(r))
+    assert records[cached].message == "cached \ufffd message \ufffd"  # reused, read back safe
+    for name in ("caf\ufffd", "non_utf8_tar", "file_and_folder_zip", "alice [alice]"):
+        assert records[name].status == "graded" and records[name].score == 100, summary(records[name])
+    assert "not valid UTF-8" in records["non_utf8_tar"].message
+    assert "(File exists)" in records["file_and_folder_zip"].message
+    bomb = records["long_name_bomb"]
+    assert bomb.status == "graded" and bomb.score == 0 and "a tar header of" in bomb.message, summary(bomb)
+    surrogates = records["surrogates_in_exception"]
+    assert surrogates.status == "graded" and surrogates.score == 86, summary(surrogates)
+    assert all("\ufffd" in t.feedback for t in surrogates.tests if t.part == "loss")
+    zipped = records["alice [alice.zip]"]
+    assert zipped.status == "graded" and zipped.score == 86, summary(zipped)
+    for r in (zipped, records["alice [alice]"]):
+        assert "More than one entry of the class maps to student id 'alice'" in r.message
+    summary_json = json.loads((out / "summary.json").read_text())
+    assert summary_json["shared_ids"] == [{"student": "alice", "graded_as": ["alice [alice.zip]", "alice [alice]"]}]
+    assert "Entries sharing a student id" in (out / "summary.html").read_text()
+    assert len((out / "gradebook.csv").read_text().splitlines()) == 21
+    assert len(list((out / "feedback").iterdir())) == 20
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            text = path.read_bytes().decode("utf-8")  # strict: every file is valid UTF-8
+            assert "\x00" not in text, path
             assert not canaries.found_in(text), f"a secret leaked into {path}"
     assert not canaries.marker.exists()

@@ -179,7 +179,7 @@ def test_markdown_table_totals():
 def test_markdown_fence_in_feedback_cannot_close_the_block():
     md = markdown.render(partial())
     blocks = fenced_blocks(md)
-    clean_break = FENCE_BREAK + "red"
+    clean_break = FENCE_BREAK + "red\ufffd"  # ANSI escapes dropped, the NUL replaced (grader.grading.results.safe_text)
     assert clean_break in blocks  # the whole hostile feedback stayed inside one block
     assert any(SCRIPT in b for b in blocks)
     rest = outside_fences(md)
@@ -243,7 +243,10 @@ def test_write_results_writes_all_files_atomically(tmp_path):
     assert names == sorted(["results.json", "results.xml", "feedback.md", "feedback.html",
                             "grades.csv", "record.json"])
     assert sorted(os.listdir(tmp_path / "out")) == names  # no temporary file left behind
-    assert SubmissionResult.from_json((tmp_path / "out/record.json").read_text()) == r
+    back = SubmissionResult.from_json((tmp_path / "out/record.json").read_text())
+    assert back.tests[2].feedback == FENCE_BREAK + "red\ufffd"  # read back, a record's text is made safe
+    back.tests[2].feedback = r.tests[2].feedback
+    assert back == r  # and nothing else changes
     json.loads((tmp_path / "out/results.json").read_text("utf-8"))
     ET.parse(tmp_path / "out/results.xml")
     only = reports.write_results(r, tmp_path / "md", formats=["markdown"])

@@ -997,6 +997,60 @@ def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
 '''
 
 
+# ---- text that would crash the trusted side's writers (SECURITY.md, class 1) ----------------------
+
+SURROGATES = '''
+import os as _os
+
+
+def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
+    _os.write(1, "ATTACK surrogates on stdout \\ud800 \\udfff\\n".encode("utf-8", "surrogatepass"))
+    raise ValueError("ATTACK surrogates: \\ud800 lone \\udcff surrogates \\udfff")
+'''
+
+CONTROLS = '''
+def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
+    raise ValueError("ATTACK controls: NUL \\x00 BEL \\x07 OSC \\x1b]0;pwned\\x07 RTL \\u202egnp.exe "
+                     "FFFF \\uffff DEL \\x7f ]]> </failure> \\x1b[2J")
+'''
+
+FORGED_ERROR = '''
+import sys as _sys
+
+_worker = _sys.modules.get("grader.worker.serve")
+if _worker is not None:  # an error report of the wrong shape: numbers, lists, surrogates, no type
+
+    def _forged(exc, stage):
+        return {"type": ["\\ud800"], "message": {"ATTACK forged": "\\udfff" * 1000}, "where": 12,
+                "traceback": None, "\\ud800key": "\\x00"}
+
+    _worker.describe = _forged
+
+
+def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
+    raise RuntimeError("masked_cross_entropy: not written yet")
+'''
+
+SURROGATE_VALUE = '''
+def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
+    return {"\\ud800": "\\udfff", "ATTACK value": ["\\x00" * 100]}
+'''
+
+STRING_ATTACKS: list[Hostile] = [
+    on_loss("surrogates_in_exception", SURROGATES, statuses=FAILED, says=("ATTACK surrogates: \ufffd lone",),
+            printed=("ATTACK surrogates on stdout",),
+            description="lone surrogates in an exception message and on stdout (they made the UTF-8 writers raise)"),
+    on_loss("controls_in_exception", CONTROLS, statuses=FAILED, says=("ATTACK controls: NUL \ufffd BEL",),
+            description="NUL, BEL, an OSC title escape, a right-to-left override, U+FFFF, DEL, XML closers"),
+    on_loss("forged_error_report", FORGED_ERROR, statuses=FAILED, says=("ATTACK forged",),
+            description="the worker's error report forged: fields of the wrong type, surrogates, a surrogate key"),
+    on_loss("surrogate_values", SURROGATE_VALUE, statuses=FAILED,
+            description="a dict of surrogate strings returned where a tensor is expected"),
+    Hostile("non_utf8_file_name", parts=(), root_files={"assignment/\udcffevil\udcfe.py": "X = 1\n"},
+            says=("its name is not valid UTF-8",),
+            description="a module whose file name is not UTF-8 (its name held surrogate escapes: the hash raised)"),
+]
+
 HOSTILE: list[Hostile] = [
     # ---- the grader's own process ---------------------------------------------------------
     Hostile("conftest_and_plugins", (Append("loss.py", BROKEN_LOSS),), parts=("loss",), lost=("loss/",),
@@ -1091,6 +1145,7 @@ HOSTILE: list[Hostile] = [
                                         **{f"tiny{i}.py": "" for i in range(300)}},
             says=("more file(s) were ignored",),
             description="20 files of 1 MiB and 300 empty ones: more than the worker's copy can hold"),
+    *STRING_ATTACKS,
 ]
 
 # Graded in a class batch with a correct submission (``__VICTIM__``) and a corrupt archive.
@@ -1184,11 +1239,152 @@ def crowded_zip(reference: Path, dest: Path) -> Path:
     return path
 
 
+# ---- archives whose names stop a batch (SECURITY.md, class 2) ----------------------------------
+
+
+def _tar(dest: Path, name: str, reference: Path, members: list[tuple[str | bytes, bytes]], *,
+         fmt=tarfile.PAX_FORMAT, gz: bool = True) -> Path:
+    """The reference package plus ``members`` (a ``bytes`` name is written as raw bytes)."""
+    path = dest / name
+    with tarfile.open(path, "w:gz" if gz else "w", format=fmt, encoding="utf-8", errors="surrogateescape") as t:
+        for member, data in [*_package(reference).items(), *members]:
+            _add_file(t, os.fsdecode(member) if isinstance(member, bytes) else member, data)
+    return path
+
+
+def non_utf8_tar(reference: Path, dest: Path) -> Path:
+    """Member names that are not UTF-8 (GNU format: raw bytes in the header)."""
+    return _tar(dest, "non-utf8.tar.gz", reference, [(b"assignment/\xff\xfe.py", b"X = 1\n"),
+                                                     (b"notes/caf\xe9.txt", b"latin-1 name")], fmt=tarfile.GNU_FORMAT)
+
+
+def file_and_folder_zip(reference: Path, dest: Path) -> Path:
+    """A file and a folder of the same name, both ways round, and a name given twice."""
+    path = dest / "file-and-folder.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in _package(reference).items():
+            z.writestr(name, data)
+        z.writestr("assignment/extra.py", "X = 1\n")
+        z.writestr("assignment/extra.py/inner.py", "Y = 2\n")  # under a file
+        z.writestr("notes/a/b.txt", "b")
+        z.writestr("notes/a", "a file where a folder is")
+        z.writestr("assignment/loss.py", "raise SystemExit('the second loss.py')\n")  # a duplicate name
+    return path
+
+
+def long_names_tar(reference: Path, dest: Path) -> Path:
+    """A name component over NAME_MAX (255 bytes), a path over PATH_MAX (4096), a NUL in a pax name."""
+    members = [("assignment/" + "n" * 300 + ".py", b"X = 1\n"), ("deep/" + "/".join(["d" * 200] * 30) + "/x.py", b"X = 1\n")]
+    path = dest / "long-names.tar.gz"
+    path.write_bytes(_gz_of(_tar_blocks([*_package(reference).items(), *members]),
+                            _pax_file(b"assignment/nul\0name.py", b"X = 1\n"), TAR_END))
+    return path
+
+
+TAR_END = b"\0" * 1024  # two zero blocks end a tar
+
+
+def _tar_blocks(members) -> bytes:
+    """``(name, data)`` members as raw tar blocks (pax format), without the end marker."""
+    out = []
+    for name, data in members:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        out += [info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"),
+                data, b"\0" * (-len(data) % 512)]
+    return b"".join(out)
+
+
+def _pax_file(name: bytes, data: bytes) -> bytes:
+    """A file whose pax ``path`` record holds ``name`` as is (tarfile itself would cut it at a NUL)."""
+    body = b" path=" + name + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    record = str(n).encode() + body
+    head = _long_header(tarfile.XHDTYPE, len(record))
+    return head + record + b"\0" * (-len(record) % 512) + _tar_blocks([("placeholder.py", data)])
+
+
+# ---- header bombs (SECURITY.md, class 3) --------------------------------------------------------
+
+
+def _long_header(kind: bytes, size: int) -> bytes:
+    info = tarfile.TarInfo("././@LongLink")
+    info.type, info.size = kind, size
+    return info.tobuf(format=tarfile.GNU_FORMAT if kind == tarfile.GNUTYPE_LONGNAME else tarfile.USTAR_FORMAT)
+
+
+def _gz_of(*parts: bytes | tuple[bytes, int]) -> bytes:
+    """Concatenated gzip members; ``(chunk, n)`` is ``chunk`` repeated ``n`` times, compressed once."""
+    import gzip
+
+    out = []
+    for part in parts:
+        chunk, n = part if isinstance(part, tuple) else (part, 1)
+        out.append(gzip.compress(chunk, 9) * n)
+    return b"".join(out)
+
+
+def _package_tar(reference: Path) -> bytes:
+    """The reference package as tar blocks, without the end marker (more may follow)."""
+    return _tar_blocks(_package(reference).items())
+
+
+def long_name_bomb(reference: Path, dest: Path) -> Path:
+    """A GNU long-name header announcing 256 MiB of name (200 KiB on disk), then the package."""
+    size = 256 << 20
+    path = dest / "long-name-bomb.tar.gz"
+    path.write_bytes(_gz_of(_long_header(tarfile.GNUTYPE_LONGNAME, size), (b"n" * (1 << 20), size >> 20),
+                            _package_tar(reference), TAR_END))
+    return path
+
+
+def pax_bomb(reference: Path, dest: Path) -> Path:
+    """A pax header of 256 MiB (one ``path`` record), then the package."""
+    size = 256 << 20
+    record = f"{size} path=".encode()
+    path = dest / "pax-bomb.tar.gz"
+    path.write_bytes(_gz_of(_long_header(tarfile.XHDTYPE, size), record, (b"p" * (1 << 20), (size >> 20) - 1),
+                            b"p" * ((1 << 20) - len(record) - 1) + b"\n", _package_tar(reference), TAR_END))
+    return path
+
+
+def many_headers_bomb(reference: Path, dest: Path) -> Path:
+    """1,000 long-link headers of 60 KiB each, every one under the per-header cap: 60 MiB of headers."""
+    entry = _long_header(tarfile.GNUTYPE_LONGLINK, 60 << 10) + b"l" * (60 << 10)
+    link = tarfile.TarInfo("junk/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "x"
+    entry += link.tobuf(format=tarfile.GNU_FORMAT)
+    path = dest / "many-headers.tar.gz"
+    path.write_bytes(_gz_of(_package_tar(reference), (entry, 1000), TAR_END))
+    return path
+
+
+def zip_bomb(reference: Path, dest: Path) -> Path:
+    """One member of 64 MiB of zeros (64 KiB compressed) beside the package."""
+    path = dest / "zip-bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in _package(reference).items():
+            z.writestr(name, data)
+        with z.open("junk/zeros.bin", "w", force_zip64=True) as f:
+            for _ in range(64):
+                f.write(bytes(1 << 20))
+    return path
+
+
 # name -> (builder, tests that must score 0, text the message must contain)
 ARCHIVES = {
     "crowded_zip": (crowded_zip, ("",), "more than 10000 files"),
     "corrupt_zip": (corrupt_zip, ("",), "could not be read"),
     "truncated_targz": (truncated_targz, ("",), "could not be read"),
-    "escaping_zip": (escaping_zip, ("",), "outside the submission"),
+    "escaping_zip": (escaping_zip, (), "outside the submission"),
     "linking_tar": (linking_tar, ("loss/", "gradients/"), "Missing modules: loss.py, gradients.py"),
+    "non_utf8_tar": (non_utf8_tar, (), "'assignment/\ufffd\ufffd.py' (its name is not valid UTF-8)"),
+    "file_and_folder_zip": (file_and_folder_zip, (), "'assignment/extra.py/inner.py' (File exists)"),
+    "long_names_tar": (long_names_tar, (), "(File name too long)"),
+    "long_name_bomb": (long_name_bomb, ("",), "a tar header of 268435456 bytes"),
+    "pax_bomb": (pax_bomb, ("",), "a tar header of 268435456 bytes"),
+    "many_headers_bomb": (many_headers_bomb, ("",), "more than 52428800 bytes uncompressed"),
+    "zip_bomb": (zip_bomb, ("",), "more than 52428800 bytes uncompressed"),
 }
