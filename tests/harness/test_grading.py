@@ -26,7 +26,7 @@ from grader.grading.grade import grade_submission
 from grader.grading.results import PARTS, SubmissionResult
 from grader.sandbox.launcher import Launcher
 from tests.submissions.build import Spec, materialize
-from tests.submissions.bugs import BUGS, GUARDED_BY, KNOWN_MISSES, must_fail
+from tests.submissions.bugs import BUGS, GUARDED_BY, HINTS, KNOWN_MISSES, UNHINTED, must_fail
 from tests.submissions.malformed import MALFORMED, ZEROED
 from tests.submissions.variants import VARIANTS
 
@@ -120,6 +120,7 @@ def test_specs_are_well_formed(tmp_path):
         assert s.parts and s.names, f"{s.name}: a bug states the parts it loses and the names its feedback gives"
     assert all(not s.parts for s in VARIANTS)
     assert set(KNOWN_MISSES) <= {s.name for s in BUGS}
+    assert set(HINTS) | UNHINTED <= {s.name for s in BUGS} and not set(HINTS) & UNHINTED
     assert ZEROED <= {s.name for s in MALFORMED}
     assert len(BUGS) >= 43 and len(VARIANTS) >= 12
 
@@ -172,6 +173,12 @@ def test_bug_loses_points_where_it_is(spec, launcher, folder):
     if spec.only:
         extra = sorted(failed - must_fail(spec))
         assert not extra, f"one deviation, one deduction: these tests should pass: {extra}\n{summary(result)}"
+    if spec.name in HINTS:  # the hint names this bug's mistake
+        hinted = [f for p in spec.parts for f in failed_feedback(result, p) if HINTS[spec.name] in f.partition("Hint:")[2]]
+        assert hinted, f"no hint names the mistake ({HINTS[spec.name]!r}):\n{summary(result)}"
+    if spec.name in UNHINTED:  # no known mistake matches: no cause may be named
+        hinted = [t.name for t in result.tests if "Hint:" in t.feedback]
+        assert not hinted, f"a cause named without evidence in {hinted}:\n{summary(result)}"
     guesses = [t.name for t in result.tests if "probably" in t.feedback]
     assert not guesses, f"feedback that guesses ('probably') instead of saying what is wrong: {guesses}\n{summary(result)}"
     assert_no_grader_crash(result)
