@@ -25,7 +25,7 @@ def _dataset(**kwargs):
     return obj("data", "TextDataset", TEXT, **kwargs)
 
 
-def _item_mistakes(item: torch.Tensor) -> dict[str, torch.Tensor]:
+def item_mistakes(item: torch.Tensor) -> dict[str, torch.Tensor]:
     """What ``dataset[i]`` is under each known mistake, for the reference item ``item (L + 1,)``."""
     return {NO_EOS: item[:-1], TWO_EOS: torch.cat([item, item[-1:]])}
 
@@ -53,7 +53,7 @@ def test_getitem_appends_eos_once(student):
     ds = ref.TextDataset(TEXT)
     answer = student.run(_dataset(), [("__getitem__", i) for i in range(len(ds))])
     for i, got in enumerate(answer.values):
-        assert_tensor(got, ds[i], what=f"dataset[{i}] ({ds.sentences[i]!r})", hint=match_alternative(got, _item_mistakes(ds[i])))
+        assert_tensor(got, ds[i], what=f"dataset[{i}] ({ds.sentences[i]!r})", hint=match_alternative(got, item_mistakes(ds[i])))
 
 
 @points(1)
@@ -67,7 +67,7 @@ def test_getitem_with_maxlen(student):
     answer = student.run(_dataset(maxlen=4), [("__getitem__", i) for i in range(len(ds))])
     for i, got in enumerate(answer.values):
         expected = ds[i][:-1] if same_value(got, ds[i][:-1]) else ds[i]
-        assert_tensor(got, expected, what=f"TextDataset(text, maxlen=4)[{i}]", hint=match_alternative(got, _item_mistakes(ds[i])))
+        assert_tensor(got, expected, what=f"TextDataset(text, maxlen=4)[{i}]", hint=match_alternative(got, item_mistakes(ds[i])))
 
 
 def _samples(lengths: list[int], seed: int) -> list[torch.Tensor]:
@@ -80,7 +80,7 @@ def _with_eos(samples: list[torch.Tensor]) -> torch.Tensor:
     return ref.pad_collate_fn([torch.cat([s, torch.tensor([ref.EOS_IX])]) for s in samples])
 
 
-def _collate_mistakes(samples: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+def collate_mistakes(samples: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     expected = ref.pad_collate_fn(samples)
     T = expected.shape[0]
     left = torch.stack([torch.cat([torch.full((T - len(s),), ref.PAD_IX), s]) for s in samples], dim=1)
@@ -95,7 +95,7 @@ def _check_collate(student, samples: list[torch.Tensor], what: str, *, count_eos
     expected = ref.pad_collate_fn(samples)
     if not count_eos and same_value(got, _with_eos(samples)):
         return
-    assert_tensor(got, expected, what=what, hint=match_alternative(got, _collate_mistakes(samples)))
+    assert_tensor(got, expected, what=what, hint=match_alternative(got, collate_mistakes(samples)))
 
 
 def _check_random(student, lengths: list[int], seed: int, label: str) -> None:
