@@ -662,7 +662,7 @@ HINTS: dict[str, str] = {
     "generate_ignores_temperature": "those of softmax(logits): divide",
     "generate_multiplies_temperature": "softmax(logits * temperature)",
     "generate_never_samples": "every draw was the argmax",
-    "generate_global_rng": "not determined by the generator",
+    "generate_global_rng": "generator=generator",
     "generate_nucleus_ignores_temperature": "without the temperature",
     "beam_last_step_probability": "last id only",
     "beam_multiplies_probabilities": "0 or -inf",
@@ -683,4 +683,4 @@ HINTS: dict[str, str] = {
 # Bugs no known mistake explains: their feedback says what failed and what was expected, and names
 # no cause ("Hint:" appears nowhere). The integer-mask loss was once told three false causes.
 UNHINTED: set[str] = {"loss_int_mask_as_index", "loss_mask_from_output", "gru_softmax_gates", "lstm_no_tanh_on_cell",
-                      "lstm_forget_input_swapped", "dataset_ids_shifted", "cell_forward_detached", "nucleus_mask_not_applied"}
+                      "lstm_forget_input_swapped", "dataset_ids_shifted", "cell_forward_detached"}

@@ -65,7 +65,8 @@ def beam_hint(model, start: str, maxlen: int, got: list, expected: list) -> str 
             math.isfinite(r["total"]) for r in replayed):
         return UNDERFLOW
     for name, hint in SCORINGS.items():
-        if all(name in r and abs(score - r[name]) <= 1e-6 + 1e-6 * abs(r[name]) for score, r in zip(scores, replayed)) \
+        if all(abs(score - r.get(name, r["total"])) <= 1e-6 + 1e-6 * abs(r.get(name, r["total"]))
+               for score, r in zip(scores, replayed)) \
                 and any(abs(score - r["total"]) > 1e-6 + 1e-6 * abs(r["total"]) for score, r in zip(scores, replayed)):
             return hint
     if len(scores) > 1 and all(a < b for a, b in zip(scores, scores[1:])):

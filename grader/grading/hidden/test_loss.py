@@ -19,7 +19,8 @@ def mistakes(logits: torch.Tensor, target: torch.Tensor, pad_ix: int = 0) -> dic
     V = logits.shape[-1]
     per = F.cross_entropy(logits.reshape(-1, V), target.reshape(-1), reduction="none").view(target.shape)
     mask = (target != pad_ix).to(per.dtype)
-    alts = {
+    alts = {CONSTANT_PAD: ref_loss(logits, target, pad_ix=0)} if pad_ix != 0 else {}  # first: also the unmasked mean
+    alts |= {
         "your value equals the mean over all T·B positions: padding dilutes it; divide by the number of "
         "real positions": (per * mask).mean(),
         "your value equals the sum over real positions, not divided by their number": (per * mask).sum(),
@@ -31,8 +32,6 @@ def mistakes(logits: torch.Tensor, target: torch.Tensor, pad_ix: int = 0) -> dic
         "your value equals a mask that selects the PAD positions instead of the real ones":
             (per * (1 - mask)).sum() / (1 - mask).sum().clamp(min=1),
     }
-    if pad_ix != 0:
-        alts[CONSTANT_PAD] = ref_loss(logits, target, pad_ix=0)
     with torch.no_grad():
         probs = torch.softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
         alts[LOG_OF_SOFTMAX] = (-torch.log(probs) * mask).sum() / mask.sum().clamp(min=1)

@@ -20,13 +20,14 @@ ASCENDING = "your result keeps the least probable symbols: sort by decreasing pr
 
 @torch.no_grad()
 def _variant(logits: torch.Tensor, alpha: float, *, rule: str = "before", renormalize: bool = True,
-             scatter: bool = True, descending: bool = True) -> torch.Tensor:
-    """``nucleus_probs`` as a known mistake computes it (no ``alpha >= 1`` shortcut, argmax kept)."""
+             scatter: bool = True, descending: bool = True, argmax: bool = True) -> torch.Tensor:
+    """``nucleus_probs`` as a known mistake computes it (no ``alpha >= 1`` shortcut; the first sorted
+    symbol kept when ``argmax``, else an empty set gives 0 / 0 = NaN)."""
     probs = torch.softmax(logits, dim=-1)
     ordered, order = probs.sort(dim=-1, descending=descending)
     mass = ordered.cumsum(-1)
     keep = {"before": mass - ordered < alpha, "strict": mass < alpha, "le": mass <= alpha}[rule]
-    keep[..., 0] = True
+    keep[..., 0] |= argmax
     keep = torch.zeros_like(keep).scatter(-1, order, keep) if scatter else keep
     kept = probs * keep
     return kept / kept.sum(-1, keepdim=True) if renormalize else kept
@@ -35,6 +36,7 @@ def _variant(logits: torch.Tensor, alpha: float, *, rule: str = "before", renorm
 def nucleus_mistakes(logits: torch.Tensor, alpha: float) -> list[tuple[str, torch.Tensor]]:
     """``(hint, probs)`` pairs: what ``nucleus_probs(logits, alpha)`` is under each known mistake."""
     return [(CROSSING_DROPPED, _variant(logits, alpha, rule="strict")),
+            (CROSSING_DROPPED, _variant(logits, alpha, rule="strict", argmax=False)),
             (CROSSING_DROPPED, _variant(logits, alpha, rule="le")),
             (NO_RENORMALIZATION, _variant(logits, alpha, renormalize=False)),
             (SORTED_ORDER, _variant(logits, alpha, scatter=False)),
@@ -111,8 +113,8 @@ def test_sampling_stays_in_nucleus(student):
         logits, state = ref.feed_context(model, "")
         for i in ids:
             if not isinstance(i, int) or not 0 <= i < 97 or ref.nucleus_probs(logits[0], alpha)[i] == 0:
-                fail(f"generate(sample=True, nucleus={alpha}) produced id {i!r}, outside the nucleus (draw {n}).",
-                     "sample from nucleus_probs(logits / temperature, nucleus) when nucleus is set")
+                fail(f"generate(sample=True, nucleus={alpha}) produced id {i!r}, outside the nucleus of the "
+                     f"reference nucleus_probs at its step (draw {n}).")
             logits, state = model.step(torch.tensor([i]), state)
     _check_temperature_then_nucleus(student)
 
