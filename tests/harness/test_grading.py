@@ -125,6 +125,28 @@ def test_specs_are_well_formed(tmp_path):
     assert len(BUGS) >= 43 and len(VARIANTS) >= 12
 
 
+def test_scaffolds_offer_the_whole_interface():
+    """Issue 10, point 2: what the tests hand to student code has every method and attribute the contract
+    gives the object it stands for (ScaffoldLM: a CharLM; ScaffoldCell: a cell; ScriptedLM: a generation model)."""
+    import torch
+
+    from grader.worker.scaffold import ScaffoldCell, ScaffoldLM, ScriptedLM
+    from solution.model import CharLM
+    from solution.rnn import LSTM, RNN
+
+    def public(obj) -> set[str]:
+        return {n for n in dir(obj) if not n.startswith("_")}
+
+    assert public(CharLM(11, 4, 5)) - public(ScaffoldLM(11, 4, 5)) == set()
+    for cell, pair in ((LSTM, True), (RNN, False)):
+        ours = {n for n in public(cell(4, 5, 11)) if not n.startswith("W")}  # the weights are the cell's own
+        assert ours - public(ScaffoldCell(4, 5, 11, pair=pair)) == set()
+        assert isinstance(ScaffoldCell(4, 5, 11, pair=pair).initial_state(2), tuple) is pair
+    scripted = ScriptedLM(torch.zeros(1, 6, 6))
+    logits, state = scripted.step(torch.tensor([1, 2]), scripted.initial_state(2))
+    assert logits.shape == (2, 6)
+
+
 # ---- the reference and the stubs ------------------------------------------------------------------
 
 
