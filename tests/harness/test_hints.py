@@ -82,6 +82,8 @@ def test_beam_hints_need_the_wrong_scores():
     assert test_beam.beam_hint(model, "Ok", 12, expected[:1], expected) == test_beam.ONLY_BEST
     normalized = [(ids, s / (len(ids) + 1)) for ids, s in expected]
     assert "divided by the length" in test_beam.beam_hint(model, "Ok", 12, normalized, expected)
+    underflowed = [(ids, float("-inf")) for ids, _ in expected]  # products of probabilities, logged at the end
+    assert test_beam.beam_hint(model, "Ok", 12, underflowed, expected) == test_beam.UNDERFLOW
     strings = [("abc", "x")]  # malformed: no hint, no crash
     assert test_beam.beam_hint(model, "Ok", 12, strings, expected) is None
 

@@ -665,7 +665,6 @@ HINTS: dict[str, str] = {
     "generate_global_rng": "generator=generator",
     "generate_nucleus_ignores_temperature": "without the temperature",
     "beam_last_step_probability": "last id only",
-    "beam_multiplies_probabilities": "0 or -inf",
     "beam_length_normalized": "divided by the length",
     "beam_without_eos_logprob": "log-probability of the final EOS",
     "beam_worst_first": "worst first",
@@ -682,5 +681,5 @@ HINTS: dict[str, str] = {
 
 # Bugs no known mistake explains: their feedback says what failed and what was expected, and names
 # no cause ("Hint:" appears nowhere). The integer-mask loss was once told three false causes.
-UNHINTED: set[str] = {"loss_int_mask_as_index", "loss_mask_from_output", "gru_softmax_gates", "lstm_no_tanh_on_cell",
+UNHINTED: set[str] = {"loss_int_mask_as_index", "gru_softmax_gates", "lstm_no_tanh_on_cell",
                       "lstm_forget_input_swapped", "dataset_ids_shifted", "cell_forward_detached"}
