@@ -30,6 +30,15 @@ def describe_value(v: Any) -> str:
     return f"{type(v).__name__} {v!r}"[:200]
 
 
+def dtype_fact(got: torch.dtype, expected: torch.dtype) -> str:
+    """What the contract says about a floating result's dtype, when ``got`` is the default one instead."""
+    if got == torch.get_default_dtype() and expected.is_floating_point and expected != got:
+        return (f" The inputs and parameters here are {expected}, and the contract's results keep their dtype; "
+                f"a tensor made by torch.zeros / torch.empty / torch.tensor without dtype= is {got} "
+                "(x.new_zeros(...) or dtype=x.dtype keeps it).")
+    return ""
+
+
 def assert_tensor(got: Any, expected: torch.Tensor, *, what: str, rtol: float | None = None,
                   atol: float | None = None, hint: str | None = None, check_dtype: bool = True) -> None:
     """``got`` must be a plain tensor with ``expected``'s shape, dtype and values (within tolerance)."""
@@ -38,7 +47,7 @@ def assert_tensor(got: Any, expected: torch.Tensor, *, what: str, rtol: float | 
     if got.shape != expected.shape:
         fail(f"{what}: expected shape {tuple(expected.shape)} but got {tuple(got.shape)}.", hint)
     if check_dtype and got.dtype != expected.dtype:
-        fail(f"{what}: expected dtype {expected.dtype} but got {got.dtype}.", hint)
+        fail(f"{what}: expected dtype {expected.dtype} but got {got.dtype}.{dtype_fact(got.dtype, expected.dtype)}", hint)
     if expected.is_floating_point():
         assert_close_values(got.to(expected.dtype), expected, what=what, rtol=rtol, atol=atol, hint=hint)
     elif not torch.equal(got.to(expected.dtype), expected):

@@ -61,9 +61,9 @@ def feedback_for(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, (GradingFailure, StudentFailure)):
         return "failed", str(exc)
     # Anything else comes from the grader's own checking code: say so, show no grader internals.
-    return "error", (f"The grader could not check this result ({type(exc).__name__}). Your function probably "
-                     "returned something of an unexpected type or structure; compare its return value with "
-                     "the docstring.")
+    return "error", (f"The grader could not check this result: its own check failed ({type(exc).__name__}) "
+                     "on what your function returned. This is a defect of the grader, not a verdict on your "
+                     "code; please report it to the teaching staff with this message.")
 
 
 def public_feedback(exc: BaseException, report) -> str:

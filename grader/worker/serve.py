@@ -224,7 +224,8 @@ def _build(value: Any) -> Any:
             model = _student("model").CharLM(*value["init"])
             if value.get("scaffold"):
                 vocab, emb, latent = value["init"][:3]
-                model.rnn = scaffold.ScaffoldCell(emb, latent, vocab)
+                cell = value["init"][3] if len(value["init"]) > 3 else "lstm"
+                model.rnn = scaffold.ScaffoldCell(emb, latent, vocab, pair=cell == "lstm")  # the cell's kind of state
             return _load(model, value)
         raise ValueError(f"unknown model {kind!r}")
     if "__params__" in value:

@@ -6,8 +6,12 @@ warm :class:`grader.sandbox.launcher.Launcher` for the whole module. What each m
 
 - the solution: 100, every test passed; the stubs: 0, every feedback says "not implemented";
 - a bug: loses points in each of its parts, keeps full marks elsewhere, and a failed test of each
-  of its parts names the function (``Spec.names``); the bugs the hidden suites cannot catch yet
-  are listed in ``bugs.KNOWN_MISSES`` and expected to fail (strictly: catching one flags it);
+  of its parts names the function (``Spec.names``); it fails the hidden tests whose property it
+  lacks (``bugs.must_fail``), and only those when ``Spec.only``; no feedback says "probably"; the
+  bugs the hidden suites cannot catch yet are listed in ``bugs.KNOWN_MISSES`` and expected to fail
+  (strictly: catching one flags it);
+- every hidden test has a bug that lacks its property (``bugs.GUARDED_BY``), so each test is shown
+  to fail for the implementation it is there to catch;
 - a correct variant: 100;
 - a malformed submission: loses exactly its parts (all of their points for ``ZEROED``) and says so.
 """
@@ -22,7 +26,7 @@ from grader.grading.grade import grade_submission
 from grader.grading.results import PARTS, SubmissionResult
 from grader.sandbox.launcher import Launcher
 from tests.submissions.build import Spec, materialize
-from tests.submissions.bugs import BUGS, KNOWN_MISSES
+from tests.submissions.bugs import BUGS, GUARDED_BY, HINTS, KNOWN_MISSES, UNHINTED, must_fail
 from tests.submissions.malformed import MALFORMED, ZEROED
 from tests.submissions.variants import VARIANTS
 
@@ -45,8 +49,13 @@ def grade(root: Path, launcher: Launcher, name: str) -> SubmissionResult:
     return grade_submission(root, launcher=launcher, student_id=name)
 
 
+_GRADED: dict[str, SubmissionResult] = {}  # per spec name: the tests below that look at one result share it
+
+
 def grade_spec(spec: Spec, launcher: Launcher, folder: Path) -> SubmissionResult:
-    return grade(materialize(spec, folder), launcher, spec.name)
+    if spec.name not in _GRADED:
+        _GRADED[spec.name] = grade(materialize(spec, folder), launcher, spec.name)
+    return _GRADED[spec.name]
 
 
 def summary(result: SubmissionResult) -> str:
@@ -111,8 +120,31 @@ def test_specs_are_well_formed(tmp_path):
         assert s.parts and s.names, f"{s.name}: a bug states the parts it loses and the names its feedback gives"
     assert all(not s.parts for s in VARIANTS)
     assert set(KNOWN_MISSES) <= {s.name for s in BUGS}
+    assert set(HINTS) | UNHINTED <= {s.name for s in BUGS} and not set(HINTS) & UNHINTED
     assert ZEROED <= {s.name for s in MALFORMED}
     assert len(BUGS) >= 43 and len(VARIANTS) >= 12
+
+
+def test_scaffolds_offer_the_whole_interface():
+    """Issue 10, point 2: what the tests hand to student code has every method and attribute the contract
+    gives the object it stands for (ScaffoldLM: a CharLM; ScaffoldCell: a cell; ScriptedLM: a generation model)."""
+    import torch
+
+    from grader.worker.scaffold import ScaffoldCell, ScaffoldLM, ScriptedLM
+    from solution.model import CharLM
+    from solution.rnn import LSTM, RNN
+
+    def public(obj) -> set[str]:
+        return {n for n in dir(obj) if not n.startswith("_")}
+
+    assert public(CharLM(11, 4, 5)) - public(ScaffoldLM(11, 4, 5)) == set()
+    for cell, pair in ((LSTM, True), (RNN, False)):
+        ours = {n for n in public(cell(4, 5, 11)) if not n.startswith("W")}  # the weights are the cell's own
+        assert ours - public(ScaffoldCell(4, 5, 11, pair=pair)) == set()
+        assert isinstance(ScaffoldCell(4, 5, 11, pair=pair).initial_state(2), tuple) is pair
+    scripted = ScriptedLM(torch.zeros(1, 6, 6))
+    logits, state = scripted.step(torch.tensor([1, 2]), scripted.initial_state(2))
+    assert logits.shape == (2, 6)
 
 
 # ---- the reference and the stubs ------------------------------------------------------------------
@@ -122,6 +154,17 @@ def test_solution_scores_100(launcher, folder):
     result = grade_spec(Spec("solution"), launcher, folder)
     assert_full_marks(result)
     assert {p: m for p, (_, m) in result.parts().items()} == PARTS, summary(result)
+
+
+def test_every_hidden_test_has_a_bug_that_fails_it(launcher, folder):
+    """GUARDED_BY names every test the grader runs (and nothing else), each with a bug of BUGS; the bug
+    tests below check that each of those bugs does fail the tests it guards."""
+    tests = {t.name for t in grade_spec(Spec("solution"), launcher, folder).tests}
+    assert not tests - set(GUARDED_BY), f"hidden tests without a bug that fails them: {sorted(tests - set(GUARDED_BY))}"
+    assert not set(GUARDED_BY) - tests, f"GUARDED_BY names tests that do not exist: {sorted(set(GUARDED_BY) - tests)}"
+    names = {s.name for s in BUGS}
+    assert set(GUARDED_BY.values()) <= names, sorted(set(GUARDED_BY.values()) - names)
+    assert all(set(s.fails) <= tests for s in BUGS), [s.name for s in BUGS if not set(s.fails) <= tests]
 
 
 def test_stubs_score_0_and_say_not_implemented(launcher, folder):
@@ -146,7 +189,30 @@ def test_bug_loses_points_where_it_is(spec, launcher, folder):
         feedback = failed_feedback(result, part)
         assert any(n in f for f in feedback for n in spec.names), (
             f"no failed test of part {part} mentions any of {spec.names}:\n{summary(result)}")
+    failed = {t.name for t in result.tests if not t.passed}
+    missed = must_fail(spec) - failed
+    assert not missed, f"expected these tests to fail (the bug lacks their property): {sorted(missed)}\n{summary(result)}"
+    if spec.only:
+        extra = sorted(failed - must_fail(spec))
+        assert not extra, f"one deviation, one deduction: these tests should pass: {extra}\n{summary(result)}"
+    if spec.name in HINTS:  # the hint names this bug's mistake
+        hinted = [f for p in spec.parts for f in failed_feedback(result, p) if HINTS[spec.name] in f.partition("Hint:")[2]]
+        assert hinted, f"no hint names the mistake ({HINTS[spec.name]!r}):\n{summary(result)}"
+    if spec.name in UNHINTED:  # no known mistake matches: no cause may be named
+        hinted = [t.name for t in result.tests if "Hint:" in t.feedback]
+        assert not hinted, f"a cause named without evidence in {hinted}:\n{summary(result)}"
+    guesses = [t.name for t in result.tests if "probably" in t.feedback]
+    assert not guesses, f"feedback that guesses ('probably') instead of saying what is wrong: {guesses}\n{summary(result)}"
     assert_no_grader_crash(result)
+
+
+def test_float32_buffer_is_named_as_a_dtype(launcher, folder):
+    """Issue 15: right equations writing float64 states into a float32 buffer are told the dtype."""
+    spec = next(s for s in BUGS if s.name == "cell_float32_buffer")
+    forward = [t for t in grade_spec(spec, launcher, folder).tests if t.name == "rnn/test_forward[RNN]"]
+    assert forward and not forward[0].passed
+    assert "expected dtype torch.float64 but got torch.float32" in forward[0].feedback, forward[0].feedback
+    assert "torch.zeros" in forward[0].feedback and "probably" not in forward[0].feedback, forward[0].feedback
 
 
 @pytest.mark.parametrize("spec", [param(s) for s in VARIANTS])

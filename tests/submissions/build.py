@@ -34,7 +34,9 @@ class Spec:
 
     ``parts``: the parts that must lose points (empty for a correct submission); every other part
     must keep full marks. ``names``: text that the feedback of a failed test must contain (usually
-    the function's name).
+    the function's name). ``fails``: hidden tests (``part/test_name[param]``) that must fail: the
+    bug is the simplest implementation lacking the property each of them guards. ``only``: no other
+    test may fail (one deviation, one deduction).
     """
 
     name: str
@@ -43,6 +45,8 @@ class Spec:
     names: tuple[str, ...] = ()
     description: str = ""
     files: dict = field(default_factory=dict)  # extra or replacement files: name -> text (None deletes)
+    fails: tuple[str, ...] = ()
+    only: bool = False
 
 
 def sources() -> dict[str, str]:

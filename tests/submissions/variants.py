@@ -202,6 +202,32 @@ def train_step(model, batch, optimizer, max_norm=None):
     optimizer.step()
     return loss.item(), float(norm)
 '''),), description="model.zero_grad(), parameters passed as generators"),
+    Spec("train_step_with_step", (Append("training.py", '''
+def train_step(model, batch, optimizer, max_norm=None):
+    optimizer.zero_grad()
+    state = model.initial_state(batch.shape[1])
+    logits = []
+    for tokens in batch[:-1]:  # one generation step per position, as CharLM.step offers
+        out, state = model.step(tokens, state)
+        logits.append(out)
+    loss = masked_cross_entropy(torch.stack(logits), batch[1:])
+    loss.backward()
+    params = list(model.parameters())
+    norm = clip_grad_norm(params, max_norm) if max_norm is not None else grad_norm(params)
+    optimizer.step()
+    return loss.item(), float(norm)
+'''),), description="train_step written with model.initial_state and model.step (CharLM's interface)"),
+    Spec("charlm_step_by_cell_kind", (Append("model.py", '''
+def _step(self, tokens, state):
+    if state is None:
+        state = self.initial_state(tokens.shape[0])
+    state = self.rnn.one_step(self.emb(tokens), state)
+    h = state[0] if self.cell == "lstm" else state  # the LSTM's state is (h, C)
+    return self.rnn.decode(h), state
+
+
+CharLM.step = _step
+'''),), description="CharLM.step that reads h according to self.cell"),
     # ---- generation ---------------------------------------------------------------------------
     Spec("generate_recursive", (Append("generation.py", '''
 @torch.no_grad()

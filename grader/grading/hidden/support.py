@@ -53,15 +53,39 @@ def expect_error(fn, error_type: str, what: str, hint: str | None = None) -> Non
          f"({type(got).__name__}).", hint)
 
 
-def match_alternative(got, alternatives: dict[str, object], close) -> str | None:
-    """The name of the known wrong answer ``got`` matches, if any (for a precise hint)."""
-    for label, value in alternatives.items():
+def match_alternative(got, alternatives: dict[str, object] | list[tuple[str, object]], close=None) -> str | None:
+    """The name of the known wrong answer ``got`` matches, if any (for a precise hint).
+
+    A hint names a cause only on this evidence: ``alternatives`` maps a hint to the value that the
+    mistake it names produces on the test's input (computed here, on the trusted side), and the
+    first one equal to ``got`` is returned (a list of pairs when two mistakes share one hint).
+    Values of another type, shape or dtype match nothing.
+    """
+    close = close or same_value
+    for label, value in (alternatives.items() if isinstance(alternatives, dict) else alternatives):
         try:
             if close(got, value):
                 return label
         except Exception:  # noqa: BLE001 - a malformed value matches nothing
             continue
     return None
+
+
+def same_value(got, value) -> bool:
+    """``got`` equals ``value``: tensors of one shape and dtype, close; lists and tuples item by item."""
+    if isinstance(value, torch.Tensor):
+        if type(got) is not torch.Tensor or got.shape != value.shape or got.dtype != value.dtype:
+            return False
+        if not value.is_floating_point():
+            return torch.equal(got, value)
+        return bool(torch.allclose(got, value, rtol=1e-6, atol=1e-9, equal_nan=True))
+    if isinstance(value, (list, tuple)):
+        return (isinstance(got, (list, tuple)) and len(got) == len(value)
+                and all(same_value(a, b) for a, b in zip(got, value)))
+    if isinstance(value, float):
+        return isinstance(got, (int, float)) and not isinstance(got, bool) and abs(got - value) <= 1e-9 + 1e-6 * abs(value)
+    return got == value
+
 
 
 def points(n: float):

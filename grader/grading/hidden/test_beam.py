@@ -1,24 +1,98 @@
 """Hidden tests: beam search (10 points), driven by scripted models."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.grading.compare import assert_float, assert_ids, fail
+from grader.grading.compare import assert_float, assert_ids, describe_value, fail
 from grader.worker.scaffold import ScriptedLM
 from solution import generation as ref
 from solution.data import EOS_IX
 
 from grader.grading.hidden.support import markov_table, points, scripted
 
-HINT = ("rank hypotheses by their total log-probability (sum of log_softmax, never a product of probabilities); "
-        "a hypothesis that produced EOS is finished: it stays in the beam, never extended")
+ONLY_BEST = ("you returned only the best hypothesis: generate_beam returns up to k hypotheses, best first (this "
+             "test counts that; the others compare your best one)")
+WORST_FIRST = "your hypotheses are sorted worst first: return them best first (decreasing log-probability)"
+AFTER_EOS = "a hypothesis of yours goes on after an EOS: a hypothesis that produced EOS is finished, never extended"
+NONE_FINISHED = ("none of your hypotheses ended with EOS, while the best ones do: a hypothesis that produced EOS is "
+                 "finished; keep it in the beam (it competes with the others)")
+UNDERFLOW = ("your log-probabilities are 0 or -inf where they are finite: add log-probabilities; a product of many "
+             "probabilities underflows to 0")
+SCORINGS = {
+    "without_eos": "your scores leave out the log-probability of the final EOS: a finished hypothesis's score includes it",
+    "normalized": "your scores are divided by the length: the contract's score is the total log-probability, no normalization",
+    "last": ("your scores are the log-probability of the last id only: rank by the cumulative log-probability "
+             "(sum of log_softmax of every id)"),
+    "product": "your scores are probabilities (products): the score is a sum of log-probabilities",
+}
 
 
-def _check_beam(got, expected, what, hint=HINT):
-    if not isinstance(got, list) or not all(isinstance(h, (list, tuple)) and len(h) == 2 for h in got):
-        fail(f"{what}: expected a list of (ids, log-probability) pairs but got {type(got).__name__}.", hint)
+def hypothesis_scorings(model, start: str, ids: list[int], maxlen: int) -> dict[str, float]:
+    """The score of ``ids`` under the contract (``"total"``) and under each mistaken scoring (replayed on ``model``)."""
+    logits, state = ref.feed_context(model, start)
+    logps = []
+    for i in ids + ([EOS_IX] if len(ids) < maxlen else []):
+        logps.append(float(F.log_softmax(logits[0], dim=-1)[i]))
+        logits, state = model.step(torch.tensor([i]), state)
+    total = sum(logps)
+    scores = {"total": total, "last": logps[-1] if logps else 0.0, "normalized": total / (len(ids) + 1),
+              "product": math.exp(total)}
+    if len(ids) < maxlen:
+        scores["without_eos"] = total - logps[-1]
+    return scores
+
+
+def beam_hint(model, start: str, maxlen: int, got: list, expected: list) -> str | None:
+    """The known mistake that ``got`` (well-formed pairs) shows, or None."""
+    seqs = [list(ids) for ids, _ in got]
+    scores = [score for _, score in got]
+    V = model.table.shape[-1]
+    if any(not isinstance(x, (int, float)) or isinstance(x, bool) for x in scores) or any(
+            not isinstance(i, int) or not 0 <= i < V for ids in seqs for i in ids):
+        return None
+    if any(EOS_IX in ids for ids in seqs):
+        return AFTER_EOS
+    if any(len(ids) > maxlen for ids in seqs):
+        return None
+    if len(got) == 1 < len(expected) and seqs[0] == expected[0][0]:
+        return ONLY_BEST
+    replayed = [hypothesis_scorings(model, start, ids, maxlen) for ids in seqs]
+    if any(score in (0.0, float("-inf")) or score != score for score in scores) and all(
+            math.isfinite(r["total"]) for r in replayed):
+        return UNDERFLOW
+    for name, hint in SCORINGS.items():
+        if all(abs(score - r.get(name, r["total"])) <= 1e-6 + 1e-6 * abs(r.get(name, r["total"]))
+               for score, r in zip(scores, replayed)) \
+                and any(abs(score - r["total"]) > 1e-6 + 1e-6 * abs(r["total"]) for score, r in zip(scores, replayed)):
+            return hint
+    if len(scores) > 1 and all(a < b for a, b in zip(scores, scores[1:])):
+        return WORST_FIRST
+    if all(len(ids) == maxlen for ids in seqs) and any(len(ids) < maxlen for ids, _ in expected[: len(got)]):
+        return NONE_FINISHED
+    return None
+
+
+def _same_beam(got: list, expected: list) -> bool:
+    return len(got) == len(expected) and all(
+        list(ids) == e_ids and isinstance(score, (int, float)) and abs(score - e_score) <= 1e-6 + 1e-6 * abs(e_score)
+        for (ids, score), (e_ids, e_score) in zip(got, expected))
+
+
+def _check_beam(got, expected, what, model, start: str, maxlen: int, *, count: bool = False):
+    """``got`` must be ``expected``; unless ``count``, a beam that returns only its (right) best hypothesis
+    is compared on that one (returning the k hypotheses is counted by the tests with ``count``)."""
+    if not isinstance(got, list) or not all(isinstance(h, (list, tuple)) and len(h) == 2 and isinstance(h[0], (list, tuple))
+                                            for h in got):
+        fail(f"{what}: expected a list of (ids, log-probability) pairs but got {describe_value(got)}.")
+    if not count and len(got) == 1 < len(expected):
+        expected = expected[:1]
+    if _same_beam(got, expected):
+        return
+    hint = beam_hint(model, start, maxlen, got, expected)
     if len(got) != len(expected):
         fail(f"{what}: expected {len(expected)} hypotheses but got {len(got)}.", hint)
     for i, ((ids, score), (e_ids, e_score)) in enumerate(zip(got, expected)):
@@ -26,21 +100,24 @@ def _check_beam(got, expected, what, hint=HINT):
         assert_float(score, e_score, what=f"{what}: log-probability of hypothesis {i}", rtol=1e-6, atol=1e-6, hint=hint)
 
 
-def _beam(student, table, k, start, maxlen, what, hint=HINT):
+def _beam(student, table, k, start, maxlen, what, *, count: bool = False):
     got = student.generation.generate_beam(scripted(table), k, start, maxlen)
-    _check_beam(got, ref.generate_beam(ScriptedLM(table), k, start, maxlen), what, hint)
+    model = ScriptedLM(table)
+    _check_beam(got, ref.generate_beam(model, k, start, maxlen), what, model, start, maxlen, count=count)
 
 
 @points(2)
 def test_k1_is_greedy(student):
-    """With k = 1, beam search gives the greedy sentence."""
+    """With k = 1, beam search gives the greedy sentence.
+
+    Guards k = 1 and a finished hypothesis's score; fails: finished hypotheses dropped (bug beam_drops_finished).
+    """
     table = markov_table("beam/k1", eos_bias=3.0)
+    model = ScriptedLM(table)
     got = student.generation.generate_beam(scripted(table), 1, "Hi", 30)
-    greedy = ref.generate(ScriptedLM(table), "Hi", 30)
-    if not isinstance(got, list) or len(got) != 1 or not isinstance(got[0], (list, tuple)):
-        fail(f"generate_beam(model, k=1, 'Hi', 30): expected a list with one (ids, score) pair but got {got!r:.200}.")
-    assert_ids(list(got[0][0]), greedy, what="generate_beam with k=1 compared with greedy generate", hint=HINT)
-    _check_beam(got, ref.generate_beam(ScriptedLM(table), 1, "Hi", 30), "generate_beam(model, k=1, 'Hi', 30)")
+    expected = ref.generate_beam(model, 1, "Hi", 30)  # the greedy sentence (ref.generate), with its score
+    _check_beam(got, expected, "generate_beam(model, k=1, 'Hi', 30), whose hypothesis is the greedy sentence",
+                model, "Hi", 30, count=True)
 
 
 def _trap_table() -> torch.Tensor:
@@ -57,30 +134,43 @@ def _trap_table() -> torch.Tensor:
 
 @points(1)
 def test_beam_beats_greedy(student):
-    """Beam search finds a sentence more probable than the greedy one."""
-    table = _trap_table()
-    _beam(student, table, 3, "", 4, "generate_beam(model, k=3, '', 4) where greedy is a trap",
-          "keep the k best by cumulative log-probability, not by the last step's probability")
+    """Beam search finds a sentence more probable than the greedy one.
+
+    Guards the cumulative ranking; fails: ranking by the last step's probability (bug beam_last_step_probability).
+    """
+    _beam(student, _trap_table(), 3, "", 4, "generate_beam(model, k=3, '', 4) where greedy is a trap")
 
 
 @points(2)
 @pytest.mark.visibility("after_due_date")  # its feedback would show the exact ranking of every sentence
 def test_exhaustive(student):
-    """A beam wide enough returns every sentence, ranked as brute force would."""
+    """A beam wide enough returns every sentence, ranked as brute force would.
+
+    Guards the k hypotheses and their ranking; fails: scores divided by the length (bug
+    beam_length_normalized), only the best returned (beam_returns_only_best).
+    """
     table = markov_table("beam/exhaustive", V=4, S=3, scale=1.5)
-    _beam(student, table, 50, "", 3, "generate_beam(model with 4 ids, k=50, '', maxlen=3): every possible sentence")
+    _beam(student, table, 50, "", 3, "generate_beam(model with 4 ids, k=50, '', maxlen=3): every possible sentence",
+          count=True)
 
 
 @points(1)
 def test_finished_kept(student):
-    """Finished hypotheses stay in the beam with their EOS probability counted."""
+    """Finished hypotheses stay in the beam with their EOS probability counted.
+
+    Guards the finished hypotheses' scores; fails: the EOS log-probability left out (bug beam_without_eos_logprob).
+    """
     table = markov_table("beam/finished", eos_bias=4.0, scale=1.5)
     _beam(student, table, 4, "Ok", 12, "generate_beam(model, k=4, 'Ok', 12) where sentences end early")
 
 
 @points(1)
 def test_k_larger_than_vocabulary(student):
-    """k larger than the vocabulary: no error, no duplicate hypothesis."""
+    """k larger than the vocabulary: no error, no duplicate hypothesis.
+
+    Guards k > V; fails: topk(k) on fewer candidates (bug beam_topk_without_min), only the best
+    returned (beam_returns_only_best).
+    """
     table = markov_table("beam/bigk", V=4, S=2)
     got = student.generation.generate_beam(scripted(table), 10, "", 2)
     expected = ref.generate_beam(ScriptedLM(table), 10, "", 2)
@@ -88,24 +178,28 @@ def test_k_larger_than_vocabulary(student):
         seqs = [tuple(h[0]) for h in got if isinstance(h, (list, tuple)) and h]
         if len(set(seqs)) != len(seqs):
             fail("generate_beam(k=10) on 4 ids returned the same hypothesis twice.", "hypotheses must be distinct")
-    _check_beam(got, expected, "generate_beam(model with 4 ids, k=10, '', maxlen=2)")
+    _check_beam(got, expected, "generate_beam(model with 4 ids, k=10, '', maxlen=2)", ScriptedLM(table), "", 2, count=True)
 
 
 @points(1)
 def test_long_search_no_underflow(student):
-    """A long search (180 steps) whose probabilities underflow to 0 if multiplied."""
+    """A long search (180 steps) whose probabilities underflow to 0 if multiplied.
+
+    Guards sums of log-probabilities; fails: products of probabilities (bug beam_multiplies_probabilities).
+    """
     table = markov_table("beam/underflow", scale=0.01)
     table[..., EOS_IX] = -50.0  # never ends: every hypothesis runs the 180 steps, log-probability ~ -820
-    _beam(student, table, 2, "", 180, "generate_beam(model, k=2, '', 180) on a nearly uniform model",
-          "add log-probabilities; a product of 180 probabilities of ~0.01 is 0 even in float64")
+    _beam(student, table, 2, "", 180, "generate_beam(model, k=2, '', 180) on a nearly uniform model")
 
 
 @points(1)
 def test_whole_context_consumed(student):
-    """Beam search feeds the whole context first (on a model whose output depends on the step)."""
+    """Beam search feeds the whole context first (on a model whose output depends on the step).
+
+    Guards the context; fails: only its last character fed (bug beam_skips_context).
+    """
     table = markov_table("beam/context", S=8, eos_bias=2.0)
-    _beam(student, table, 3, "so far", 10, "generate_beam(model, k=3, 'so far', 10)",
-          "feed every id of start through model.step before the search, as generate does")
+    _beam(student, table, 3, "so far", 10, "generate_beam(model, k=3, 'so far', 10)")
 
 
 NUCLEUS = {"generation.nucleus_probs": "nucleus_probs"}  # yours is graded in the nucleus part
@@ -113,7 +207,10 @@ NUCLEUS = {"generation.nucleus_probs": "nucleus_probs"}  # yours is graded in th
 
 @points(1)
 def test_nucleus_candidates(student):
-    """With nucleus set, every hypothesis only uses ids from the nucleus, and scores stay log-probabilities."""
+    """With nucleus set, every hypothesis only uses ids from the nucleus, and scores stay log-probabilities.
+
+    Guards nucleus candidates; fails: each hypothesis extended by its top k (bug beam_ignores_nucleus).
+    """
     table = markov_table("beam/nucleus", eos_bias=2.0, scale=3.0)
     k, maxlen, model = 3, 8, ScriptedLM(table)
     cases = ((0.6, 3), (0.3, 0), (0.3, 1), (0.3, 2))
@@ -140,5 +237,5 @@ def _check_nucleus_path(model, ids: list[int], score, alpha: float, maxlen: int,
                  "with nucleus set, draw each hypothesis's candidates from nucleus_probs")
         total += float(F.log_softmax(logits[0], dim=-1)[i])
         logits, state = model.step(torch.tensor([i]), state)
-    assert_float(score, total, what=f"{what}: log-probability", rtol=1e-6, atol=1e-6,
-                 hint="the score is the sum of log_softmax of the chosen ids, EOS included")
+    assert_float(score, total, what=f"{what}: log-probability (the sum of log_softmax of its ids, EOS included)",
+                 rtol=1e-6, atol=1e-6)

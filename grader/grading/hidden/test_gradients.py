@@ -8,11 +8,16 @@ from grader.grading.compare import assert_float, assert_tensor, fail
 from grader.grading.static import CLIPPING, forbidden_uses
 from solution import gradients as ref
 
-from grader.grading.hidden.support import randn
+from grader.grading.hidden.support import match_alternative, randn
 
 SHAPES = [(3, 4), (5,), (2, 2, 2)]
-NORM_HINT = "the square root of the sum of squares over all gradients together (not a sum of per-tensor norms)"
-CLIP_HINT = "when the global norm exceeds max_norm, multiply every .grad in place by max_norm / (norm + 1e-6)"
+SUM_OF_NORMS = "your value is the sum of the per-tensor norms: the global norm is sqrt(sum of all squares)"
+NORM_AFTER = "your value is the norm after clipping: return the norm measured before scaling"
+NOT_SCALED = "this gradient is unchanged: scale every p.grad in place (p.grad.mul_(...)) when the norm exceeds max_norm"
+SCALED_BELOW = "this gradient was scaled although the norm is below max_norm: clip only when it exceeds max_norm"
+ELEMENTWISE = "your value is A**N entry by entry: raise the eigenvalues, U Σ^N Uᵀ with (Σ, U) = torch.linalg.eigh(A)"
+TRANSPOSED_BASIS = "your value is Uᵀ Σ^N U: the eigenvectors are the columns of U, so A^N = U Σ^N Uᵀ"
+TRANSPOSED_A = "your values are the norms of (Aᵀ)^k g: the contract's are ‖A^k g‖ (A times the vector)"
 
 
 def _params(name: str, scale: float, skip: int | None = None) -> list[dict]:
@@ -30,21 +35,32 @@ def _ref_params(spec: list[dict]) -> list[torch.nn.Parameter]:
     return out
 
 
+def _sum_of_norms(spec: list[dict]) -> float:
+    return float(sum(p["grad"].norm() for p in spec if p["grad"] is not None))
+
+
 @pytest.mark.points(1)
 def test_grad_norm(student):
-    """grad_norm: the global L2 norm of all gradients."""
+    """grad_norm: the global L2 norm of all gradients.
+
+    Guards the global norm; fails: the sum of per-tensor norms (bug grad_norm_sum_of_norms).
+    """
     spec = _params("grad/norm", 1.0)
     got = student.gradients.grad_norm({"__params__": spec})
-    assert_float(got, ref.grad_norm(_ref_params(spec)), what="grad_norm(parameters)", hint=NORM_HINT)
+    assert_float(got, ref.grad_norm(_ref_params(spec)), what="grad_norm(parameters of shapes (3, 4), (5,), (2, 2, 2))",
+                 hint=match_alternative(got, {SUM_OF_NORMS: _sum_of_norms(spec)}))
 
 
 @pytest.mark.points(1)
 def test_grad_norm_skips_missing(student):
-    """grad_norm skips parameters without a gradient."""
+    """grad_norm skips parameters without a gradient.
+
+    Guards p.grad is None; fails: a norm that reads every .grad (bug grad_norm_none_not_skipped).
+    """
     spec = _params("grad/skip", 1.0, skip=1)
     got = student.gradients.grad_norm({"__params__": spec})
     assert_float(got, ref.grad_norm(_ref_params(spec)), what="grad_norm with one parameter whose .grad is None",
-                 hint="skip p when p.grad is None")
+                 hint=match_alternative(got, {SUM_OF_NORMS: _sum_of_norms(spec)}))
 
 
 def _clip(student, name: str, scale: float, max_norm: float):
@@ -52,39 +68,57 @@ def _clip(student, name: str, scale: float, max_norm: float):
     answer = student.run(None, [("gradients.clip_grad_norm", {"__params__": spec}, max_norm)])
     params = _ref_params(spec)
     expected_norm = ref.clip_grad_norm(params, max_norm)
-    return answer, params, expected_norm
+    return answer, spec, params, expected_norm
+
+
+def _check_grads(answer, spec, params, max_norm: float, norm: float) -> None:
+    after = answer.after[-1][0]
+    for i, p in enumerate(params):
+        g = spec[i]["grad"]
+        got = after["grads"][i]
+        alts = {NOT_SCALED: g} if norm > max_norm else {SCALED_BELOW: g * (max_norm / (norm + 1e-6))}
+        assert_tensor(got, p.grad, what=f"gradient {i} after clip_grad_norm(max_norm={max_norm:g}) on a global norm of {norm:.4g}",
+                      hint=match_alternative(got, alts))
 
 
 @pytest.mark.points(1)
 def test_clip_returns_norm_before(student):
-    """clip_grad_norm returns the norm before clipping."""
-    answer, _, expected = _clip(student, "grad/clipret", 3.0, 1.0)
+    """clip_grad_norm returns the norm before clipping.
+
+    Guards the return value; fails: the norm after clipping (bug clip_returns_norm_after).
+    """
+    answer, _, _, expected = _clip(student, "grad/clipret", 3.0, 1.0)
+    after = 1.0 * expected / (expected + 1e-6)
     assert_float(answer.value, expected, what="clip_grad_norm(parameters, max_norm=1.0) return value",
-                 hint="return the norm measured before scaling")
+                 hint=match_alternative(answer.value, {NORM_AFTER: after}))
 
 
 @pytest.mark.points(2)
 def test_clip_scales_gradients(student):
-    """clip_grad_norm scales every gradient in place when the norm exceeds max_norm."""
-    answer, params, _ = _clip(student, "grad/clipscale", 3.0, 1.0)
-    after = answer.after[-1][0]
-    for i, p in enumerate(params):
-        assert_tensor(after["grads"][i], p.grad, what=f"gradient {i} after clip_grad_norm(max_norm=1.0)", hint=CLIP_HINT)
+    """clip_grad_norm scales every gradient in place when the norm exceeds max_norm.
+
+    Guards the in-place scaling; fails: a scaled copy thrown away (bug clip_not_in_place).
+    """
+    answer, spec, params, norm = _clip(student, "grad/clipscale", 3.0, 1.0)
+    _check_grads(answer, spec, params, 1.0, norm)
 
 
 @pytest.mark.points(1)
 def test_clip_leaves_small_gradients(student):
-    """clip_grad_norm leaves gradients whose norm is below max_norm unchanged."""
-    answer, params, _ = _clip(student, "grad/clipsmall", 0.1, 100.0)
-    after = answer.after[-1][0]
-    for i, p in enumerate(params):
-        assert_tensor(after["grads"][i], p.grad, what=f"gradient {i} after clip_grad_norm(max_norm=100)",
-                      hint="clip only when the norm exceeds max_norm")
+    """clip_grad_norm leaves gradients whose norm is below max_norm unchanged.
+
+    Guards "only when it exceeds"; fails: scaling when the norm is below (bug clip_only_when_below).
+    """
+    answer, spec, params, norm = _clip(student, "grad/clipsmall", 0.1, 100.0)
+    _check_grads(answer, spec, params, 100.0, norm)
 
 
 @pytest.mark.points(1)
 def test_clip_written_by_hand(student, student_source):
-    """Clipping is written by hand (no torch.nn.utils.clip_grad_norm_ / clip_grad_value_)."""
+    """Clipping is written by hand (no torch.nn.utils.clip_grad_norm_ / clip_grad_value_).
+
+    Guards the exercise's rule; fails: a call of torch.nn.utils.clip_grad_norm_ (bug clip_uses_builtin).
+    """
     uses = forbidden_uses(student_source.get("gradients.py", "") + "\n" + student_source.get("training.py", ""), CLIPPING)
     if uses:
         fail("gradients.py / training.py use PyTorch's clipping, which this exercise asks you to write: "
@@ -100,18 +134,26 @@ def _symmetric(name: str, n: int, radius: float) -> torch.Tensor:
 
 @pytest.mark.points(2)
 def test_matrix_power_eig(student):
-    """matrix_power_eig(A, N) = U Σ^N Uᵀ for a symmetric A."""
+    """matrix_power_eig(A, N) = U Σ^N Uᵀ for a symmetric A.
+
+    Guards the power through the eigendecomposition; fails: A**N entry by entry (bug matrix_power_elementwise).
+    """
     for N in (0, 1, 7):
         A = _symmetric(f"grad/power/{N}", 5, 1.3)
         got = student.gradients.matrix_power_eig(A, N)
-        assert_tensor(got, ref.matrix_power_eig(A, N), what=f"matrix_power_eig(A (5, 5), N={N})",
-                      hint="U Σ^N Uᵀ with (Σ, U) = torch.linalg.eigh(A); raise the eigenvalues, not the matrix entries")
+        L, U = torch.linalg.eigh(A)
+        alts = {ELEMENTWISE: A**N, TRANSPOSED_BASIS: U.T @ torch.diag(L**N) @ U}
+        assert_tensor(got, ref.matrix_power_eig(A, N), what=f"matrix_power_eig(A (5, 5) symmetric, N={N})",
+                      hint=match_alternative(got, alts))
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("radius", [0.8, 1.0, 1.25])
 def test_gradient_norms_through_time(student, radius):
-    """gradient_norms_through_time: ‖A^k g‖ for k = 0 … N (vanishing, stable, exploding; A not always symmetric)."""
+    """gradient_norms_through_time: ‖A^k g‖ for k = 0 … N (vanishing, stable, exploding; A not always symmetric).
+
+    Guards ‖A^k g‖ for any A; fails: ‖(Aᵀ)^k g‖, equal for a symmetric A only (bug gradient_norms_transposed).
+    """
     symmetric = _symmetric(f"grad/through/{radius}", 4, radius)
     general = randn(f"grad/through/{radius}/general", 4, 4)
     general = general * (radius / torch.linalg.eigvals(general).abs().max())
@@ -119,5 +161,5 @@ def test_gradient_norms_through_time(student, radius):
     for kind, A in (("symmetric", symmetric), ("non-symmetric", general)):
         got = student.gradients.gradient_norms_through_time(A, g, 12)
         assert_tensor(got, ref.gradient_norms_through_time(A, g, 12),
-                      what=f"gradient_norms_through_time({kind} A with spectral radius {radius}, grad, N=12)",
-                      hint="(N + 1,) values: ‖g‖, ‖A g‖, ‖A² g‖, ... ‖A^N g‖ (A times the vector, not its transpose)")
+                      what=f"gradient_norms_through_time({kind} A (4, 4) with spectral radius {radius}, grad (4,), N=12)",
+                      hint=match_alternative(got, {TRANSPOSED_A: ref.gradient_norms_through_time(A.T, g, 12)}))

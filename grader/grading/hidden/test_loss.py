@@ -9,43 +9,48 @@ from solution.loss import masked_cross_entropy as ref_loss
 
 from grader.grading.hidden.support import match_alternative, padded_targets, points, randn
 
-HINT = "sum the per-position cross-entropies where target != pad_ix and divide by the number of those positions"
+LOG_OF_SOFTMAX = ("your value is that of log(softmax(logits)), which overflows for logits this large: compute "
+                  "log-probabilities with log_softmax / cross_entropy")
+CONSTANT_PAD = "your value is the one that ignores PAD_IX (0) instead of the pad_ix argument: use pad_ix"
 
 
-def _alternatives(logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Values that well-known mistakes produce, to name the mistake in the feedback."""
+def mistakes(logits: torch.Tensor, target: torch.Tensor, pad_ix: int = 0) -> dict[str, torch.Tensor]:
+    """``{hint: value}``: what each well-known mistake returns on this input (0-dim, logits' dtype)."""
     V = logits.shape[-1]
     per = F.cross_entropy(logits.reshape(-1, V), target.reshape(-1), reduction="none").view(target.shape)
-    mask = (target != 0).to(per.dtype)
-    alts = {
-        "the mean over all T·B positions (padding dilutes the loss)": (per * mask).mean(),
-        "the sum, not divided by the number of real positions": (per * mask).sum(),
-        "the unmasked mean (PAD positions counted as targets)": per.mean(),
-        "a mean of per-sequence means (right only when all lengths are equal)":
+    mask = (target != pad_ix).to(per.dtype)
+    alts = {CONSTANT_PAD: ref_loss(logits, target, pad_ix=0)} if pad_ix != 0 else {}  # first: also the unmasked mean
+    alts |= {
+        "your value equals the mean over all T·B positions: padding dilutes it; divide by the number of "
+        "real positions": (per * mask).mean(),
+        "your value equals the sum over real positions, not divided by their number": (per * mask).sum(),
+        "your value equals the unmasked mean: PAD positions are counted as targets": per.mean(),
+        "your value equals a mean of per-sequence means (right only when all lengths are equal)":
             ((per * mask).sum(0) / mask.sum(0).clamp(min=1)).mean(),
-        "a mean of per-time-step means (right only when all lengths are equal)":
+        "your value equals a mean of per-time-step means (right only when all lengths are equal)":
             ((per * mask).sum(1) / mask.sum(1).clamp(min=1)).mean(),
-        "a mask that selects the PAD positions instead of the real ones":
+        "your value equals a mask that selects the PAD positions instead of the real ones":
             (per * (1 - mask)).sum() / (1 - mask).sum().clamp(min=1),
     }
+    with torch.no_grad():
+        probs = torch.softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        alts[LOG_OF_SOFTMAX] = (-torch.log(probs) * mask).sum() / mask.sum().clamp(min=1)
     return alts
 
 
 def _check(student, logits, target, what, **kwargs):
     got = student.loss.masked_cross_entropy(logits, target, **kwargs)
-    expected = ref_loss(logits, target, **kwargs)
-    hint = HINT
-    if (type(got) is torch.Tensor and got.shape == expected.shape and got.dtype == expected.dtype
-            and not torch.isclose(got, expected, rtol=1e-6)):
-        label = match_alternative(got, _alternatives(logits, target), lambda a, b: bool(torch.isclose(a, b, rtol=1e-6)))
-        if label:
-            hint = f"your value equals {label}. {HINT}"
-    assert_tensor(got, expected, what=what, hint=hint)
+    assert_tensor(got, ref_loss(logits, target, **kwargs), what=what,
+                  hint=match_alternative(got, mistakes(logits, target, kwargs.get("pad_ix", 0))))
 
 
 @points(3)
 def test_unequal_lengths(student):
-    """Masked loss on a batch whose sequences have different lengths."""
+    """Masked loss on a batch whose sequences have different lengths.
+
+    Guards "divided by the number of real positions"; fails: the mean over all positions (bug
+    loss_mean_over_all_positions).
+    """
     target = padded_targets("loss/unequal", [7, 3, 5])  # T=7, B=3
     logits = randn("loss/unequal/logits", 7, 3, 10)
     _check(student, logits, target, "masked_cross_entropy(logits (7, 3, 10), target (7, 3))")
@@ -53,7 +58,11 @@ def test_unequal_lengths(student):
 
 @points(2)
 def test_T_equals_B(student):
-    """Masked loss when T == B (a wrong permute goes unnoticed by the shapes)."""
+    """Masked loss when T == B (a wrong permute goes unnoticed by the shapes).
+
+    Guards the alignment of logits and target; fails: logits permuted without the target (bug
+    loss_permute_without_target).
+    """
     target = padded_targets("loss/square", [4, 2, 3, 1])
     logits = randn("loss/square/logits", 4, 4, 10)
     _check(student, logits, target, "masked_cross_entropy(logits (4, 4, 10), target (4, 4))")
@@ -61,53 +70,64 @@ def test_T_equals_B(student):
 
 @points(3)
 def test_gradient(student):
-    """Gradient of the masked loss with respect to the logits."""
+    """Gradient of the masked loss with respect to the logits.
+
+    Guards a loss connected to the logits, zero on PAD; fails: a detached loss (bug loss_detached).
+    """
     target = padded_targets("loss/grad", [6, 2, 4, 5])
     logits = randn("loss/grad/logits", 6, 4, 10)
     answer = student.run(None, [("loss.masked_cross_entropy", logits, target)], backward=None, grad_args=(0,))
     expected_logits = logits.clone().requires_grad_(True)
     ref_loss(expected_logits, target).backward()
-    assert_tensor(answer.arg_grads[-1][0], expected_logits.grad, what="masked_cross_entropy: d loss / d logits",
-                  hint="PAD positions must get exactly zero gradient, and the loss must be divided by the real count")
+    assert_tensor(answer.arg_grads[-1][0], expected_logits.grad,
+                  what="masked_cross_entropy(logits (6, 4, 10), target (6, 4)): d loss / d logits")
 
 
 @points(2)
 def test_all_pad(student):
-    """All-PAD target: the loss is 0 (not NaN) and backward still works."""
+    """All-PAD target: the loss is 0 (not NaN) and backward still works.
+
+    Guards the empty mask; fails: sum / count, 0 / 0 = NaN (bug loss_all_pad_nan).
+    """
     target = torch.zeros(3, 2, dtype=torch.long)
     logits = randn("loss/allpad", 3, 2, 10)
     answer = student.run(None, [("loss.masked_cross_entropy", logits, target)], backward=None, grad_args=(0,))
-    assert_tensor(answer.value, torch.zeros((), dtype=torch.float64), what="masked_cross_entropy on an all-PAD batch",
-                  hint="0 / 0 is NaN: divide by max(count, 1), and keep the result connected to the logits")
+    got = answer.value
+    nan = type(got) is torch.Tensor and got.is_floating_point() and bool(torch.isnan(got).any())
+    assert_tensor(got, torch.zeros((), dtype=torch.float64), what="masked_cross_entropy on an all-PAD batch",
+                  hint="0 / 0 is NaN: divide by max(count, 1)" if nan else None)
     assert_tensor(answer.arg_grads[-1][0], torch.zeros_like(logits), what="masked_cross_entropy on an all-PAD batch: gradient")
 
 
 @points(2)
 def test_large_logits(student):
-    """Logits of magnitude 1e4 give a finite, exact loss."""
+    """Logits of magnitude 1e4 give a finite, exact loss.
+
+    Guards log-space computation; fails: -log(softmax(x)) (bug loss_log_of_softmax).
+    """
     target = padded_targets("loss/large", [5, 5, 2])
     logits = randn("loss/large/logits", 5, 3, 10, scale=1e4)
-    got = student.loss.masked_cross_entropy(logits, target)
-    assert_tensor(got, ref_loss(logits, target), what="masked_cross_entropy with logits of magnitude 1e4",
-                  hint="compute log-probabilities with log_softmax / cross_entropy, never log(softmax(x))")
+    _check(student, logits, target, "masked_cross_entropy with logits of magnitude 1e4")
 
 
 @points(1)
 def test_pad_ix_argument(student):
-    """The pad_ix argument selects which id is ignored."""
+    """The pad_ix argument selects which id is ignored.
+
+    Guards the pad_ix argument; fails: the constant PAD_IX (bug loss_ignores_pad_ix_argument).
+    """
     target = padded_targets("loss/padix", [4, 2, 3]).clone()
     target[target == 0] = 5
     logits = randn("loss/padix/logits", 4, 3, 10)
-    got = student.loss.masked_cross_entropy(logits, target, pad_ix=5)
-    assert_tensor(got, ref_loss(logits, target, pad_ix=5), what="masked_cross_entropy(..., pad_ix=5)",
-                  hint="use the pad_ix argument, not the constant PAD_IX")
+    _check(student, logits, target, "masked_cross_entropy(..., pad_ix=5)", pad_ix=5)
 
 
 @points(1)
 def test_float32_scalar(student):
-    """The loss is a 0-dim tensor of the logits' dtype (float32 here)."""
+    """The loss is a 0-dim tensor of the logits' dtype (float32 here).
+
+    Guards the result's shape and dtype; fails: a (T, B) tensor (bug loss_not_reduced).
+    """
     target = padded_targets("loss/f32", [3, 2])
     logits = randn("loss/f32/logits", 3, 2, 10, dtype=torch.float32)
-    got = student.loss.masked_cross_entropy(logits, target)
-    assert_tensor(got, ref_loss(logits, target), what="masked_cross_entropy on float32 logits",
-                  hint="reduce to a single number (0-dim tensor) without changing the dtype")
+    _check(student, logits, target, "masked_cross_entropy on float32 logits")

@@ -5,28 +5,35 @@ student's LSTM costs points in the rnn part only.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
-from grader.grading.compare import assert_tensor, fail
+from grader.grading.compare import assert_tensor, describe_value, fail
 from grader.worker.scaffold import ScaffoldCell
 from solution.model import CharLM
 
-from grader.grading.hidden.support import padded_targets, points, randn, state_dict
+from grader.grading.hidden.support import match_alternative, padded_targets, points, randn, state_dict
 
 V, E, H = 12, 4, 6
-HINT = "forward = decode(rnn(emb(x), state)): embed (T, B, E), run the cell (T, B, H), decode (T, B, V)"
+CELLS = ("rnn", "gru", "lstm")  # the scaffold cell takes each one's kind of state: h, h, (h, C)
+SOFTMAX = "your values are softmax(logits): forward returns logits (raw scores), no softmax"
+DROPS_STATE = "your logits are those from initial_state: pass the given state on to the cell"
+STEP_RESETS = "your logits are those of a step from initial_state: step continues from the state it is given"
+PAD_ROW = ("the PAD row of the embedding received a gradient: use self.emb (nn.Embedding with padding_idx=PAD_IX), "
+           "whose PAD row gets none")
 
 
-def _models(name: str):
+def _models(name: str, cell: str = "lstm"):
     """The reference CharLM around the scaffold cell, and the matching student model argument."""
-    ref = CharLM(V, E, H, "lstm")
-    ref.rnn = ScaffoldCell(E, H, V)
+    ref = CharLM(V, E, H, cell)
+    ref.rnn = ScaffoldCell(E, H, V, pair=cell == "lstm")
     ref = ref.double()
     with torch.no_grad():
         for pname, p in sorted(ref.named_parameters()):
             p.copy_(randn(f"{name}/{pname}", *p.shape, scale=0.5))
         ref.emb.weight[0].zero_()  # padding_idx row, as nn.Embedding keeps it
-    return ref, {"__model__": "charlm", "init": [V, E, H, "lstm"], "scaffold": True,
+    return ref, {"__model__": "charlm", "init": [V, E, H, cell], "scaffold": True,
                  "state_dict": state_dict(ref), "dtype": "float64"}
 
 
@@ -34,57 +41,100 @@ def _ids(name: str) -> torch.Tensor:
     return padded_targets(name, [5, 3, 4], V)
 
 
+def _given_state(name: str, cell: str):
+    h = randn(f"{name}/h", 3, H, scale=0.5)
+    return (h, randn(f"{name}/c", 3, H, scale=0.5)) if cell == "lstm" else h
+
+
 @points(3)
 def test_forward(student):
-    """CharLM.forward gives logits (T, B, V) for a padded batch."""
-    ref, model = _models("model/forward")
+    """CharLM.forward gives logits (T, B, V) for a padded batch (with each kind of cell).
+
+    Guards forward = decode(rnn(emb(x))); fails: a forward that returns probabilities (bug
+    charlm_forward_softmax), or one that unpacks the state as a pair and so breaks the RNN and GRU.
+    """
     x = _ids("model/forward/x")
-    got = student.run(None, [("model.CharLM.forward", model, x)]).value
-    assert_tensor(got, ref(x), what="CharLM.forward(x (5, 3))", hint=HINT)
+    refs, calls = {}, []
+    for cell in CELLS:
+        refs[cell], model = _models(f"model/forward/{cell}", cell)
+        calls.append(("model.CharLM.forward", model, x))
+    values = student.run(None, calls).values
+    for cell, got in zip(CELLS, values):
+        expected = refs[cell](x).detach()
+        assert_tensor(got, expected, what=f"CharLM(cell={cell!r}).forward(x (5, 3))",
+                      hint=match_alternative(got, {SOFTMAX: torch.softmax(expected, dim=-1)}))
 
 
 @points(2)
 def test_forward_gradients(student):
-    """Gradients of CharLM.forward reach the embedding (not its PAD row), the cell and the decoder."""
-    ref, model = _models("model/grad")
-    x = _ids("model/grad/x")
-    g = randn("model/grad/g", 5, 3, V)
-    answer = student.run(None, [("model.CharLM.forward", model, x)], backward=g)
-    ref(x).backward(g)
-    grads = (answer.after[-1][0] or {}).get("grads", {})
-    for name, p in ref.named_parameters():
-        if name not in grads:
-            fail(f"CharLM: the parameter {name} received no gradient; is it used by forward?", HINT)
-        hint = HINT
-        if name == "emb.weight":
-            hint += "; use self.emb (nn.Embedding with padding_idx=PAD_IX): the PAD row gets no gradient"
-        assert_tensor(grads[name], p.grad, what=f"CharLM: gradient of {name}", hint=hint)
+    """Gradients of CharLM.forward reach the embedding (not its PAD row), the cell and the decoder.
 
-
-@points(2)
-def test_step_matches_forward(student):
-    """CharLM.step, applied position by position, gives the same logits as forward."""
-    ref, model = _models("model/step")
-    x = _ids("model/step/x")
-    expected = ref(x)
-    state = ref.initial_state(x.shape[1])
-    for t in range(x.shape[0]):
-        logits, state = _pair(student.call("model.CharLM.step", model, x[t], state), "CharLM.step")
-        assert_tensor(logits, expected[t], what=f"CharLM.step at position {t}, compared with forward(x)[{t}]",
-                      hint="step embeds the tokens (B,), runs one_step from the given state, and decodes the new h")
+    Guards a differentiable forward through self.emb; fails: an embedding without padding_idx
+    (bug embedding_ignores_padding_idx).
+    """
+    for cell in CELLS:
+        ref, model = _models(f"model/grad/{cell}", cell)
+        x = _ids("model/grad/x")
+        g = randn("model/grad/g", 5, 3, V)
+        answer = student.run(None, [("model.CharLM.forward", model, x)], backward=g)
+        ref(x).backward(g)
+        no_pad = copy.deepcopy(ref)
+        no_pad.zero_grad()
+        no_pad.emb.padding_idx = None
+        no_pad(x).backward(g)
+        grads = (answer.after[-1][0] or {}).get("grads", {})
+        for name, p in ref.named_parameters():
+            what = f"CharLM(cell={cell!r}): gradient of {name}"
+            if name not in grads:
+                fail(f"{what}: none was received; is {name} used by forward?")
+            alts = {PAD_ROW: no_pad.emb.weight.grad} if name == "emb.weight" else {}
+            assert_tensor(grads[name], p.grad, what=what, hint=match_alternative(grads[name], alts))
 
 
 def _pair(value, what: str):
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        fail(f"{what}: expected a pair (logits, state) but got {type(value).__name__}.")
+        fail(f"{what}: expected a pair (logits, state) but got {describe_value(value)}.")
     return value
+
+
+@points(2)
+def test_step_matches_forward(student):
+    """CharLM.step, applied position by position, gives the same logits as forward (each kind of cell).
+
+    Guards step = one generation step from the given state; fails: a step that restarts from
+    initial_state (bug charlm_step_resets_state).
+    """
+    x = _ids("model/step/x")
+    for cell in CELLS:
+        ref, model = _models(f"model/step/{cell}", cell)
+        expected = ref(x).detach()
+        state = ref.initial_state(x.shape[1])
+        for t in range(x.shape[0]):
+            what = f"CharLM(cell={cell!r}).step at position {t}, compared with forward(x)[{t}]"
+            logits, _ = _pair(student.call("model.CharLM.step", model, x[t], state), what)
+            with torch.no_grad():
+                reset = ref.step(x[t], ref.initial_state(x.shape[1]))[0]
+                _, state = ref.step(x[t], state)
+            assert_tensor(logits, expected[t], what=what,
+                          hint=match_alternative(logits, {STEP_RESETS: reset}) if t else None)
 
 
 @points(1)
 def test_forward_with_state(student):
-    """CharLM.forward continues from a given state."""
-    ref, model = _models("model/state")
+    """CharLM.forward continues from a given state (each kind of cell).
+
+    Guards "pass the state on to the cell"; fails: a forward that drops it (bug charlm_forward_drops_state).
+    """
     x = _ids("model/state/x")
-    state = (randn("model/state/h", 3, H, scale=0.5), randn("model/state/c", 3, H, scale=0.5))
-    got = student.run(None, [("model.CharLM.forward", model, x, state)]).value
-    assert_tensor(got, ref(x, state), what="CharLM.forward(x, state)", hint="pass the state on to the cell")
+    refs, calls, states = {}, [], {}
+    for cell in CELLS:
+        refs[cell], model = _models(f"model/state/{cell}", cell)
+        states[cell] = _given_state(f"model/state/{cell}", cell)
+        calls.append(("model.CharLM.forward", model, x, states[cell]))
+    values = student.run(None, calls).values
+    for cell, got in zip(CELLS, values):
+        ref = refs[cell]
+        with torch.no_grad():
+            expected, dropped = ref(x, states[cell]), ref(x)
+        assert_tensor(got, expected, what=f"CharLM(cell={cell!r}).forward(x, state)",
+                      hint=match_alternative(got, {DROPS_STATE: dropped}))
