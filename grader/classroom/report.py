@@ -5,6 +5,7 @@
     out/gradebook.csv                       one row per result (see .gradebook)
     out/feedback/<student>/feedback.md      what each student reads (Markdown and HTML)
     out/feedback/<student>/feedback.html
+    out/feedback/<student>/results.json     Gradescope's format (see .gradescope)
     out/summary.html                        standalone page: statistics, histogram, pairs
     out/summary.json                        the same statistics for scripts
     out/histogram.png                       when matplotlib is importable
@@ -26,7 +27,7 @@ from typing import Mapping, Sequence
 from grader.classroom import similarity
 from grader.grading.results import SubmissionResult
 from grader.classroom import stats as classstats
-from grader.reports import gradebook, html, markdown
+from grader.reports import gradebook, gradescope, html, markdown
 from grader.reports.atomic import atomic_write
 
 
@@ -146,13 +147,15 @@ def summary_page(summary: dict, png: bytes | None) -> str:
 
 def write_feedback(results: Sequence[SubmissionResult], out_dir: Path, *,
                    after_due_date: bool = True) -> dict[str, Path]:
-    """``out_dir/feedback/<student>/feedback.{md,html}`` for each result; ``{student: folder}``."""
+    """``out_dir/feedback/<student>/feedback.{md,html}`` and ``results.json`` (Gradescope's format, for
+    courses that upload results rather than code) for each result; ``{student: folder}``."""
     folders = {}
     for result in results:
         folder = out_dir / "feedback" / student_dirname(result.student)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / "feedback.md", markdown.render(result, after_due_date=after_due_date))
         atomic_write(folder / "feedback.html", html.render(result, after_due_date=after_due_date))
+        atomic_write(folder / "results.json", gradescope.render(result))
         folders[result.student] = folder
     return folders
 
