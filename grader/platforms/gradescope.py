@@ -167,14 +167,22 @@ def run(root: Path = Path("/autograder"), settings: Settings | None = None) -> d
     from grader.grading.grade import grade_submission
     from grader.reports import gradescope
     from grader.reports.atomic import atomic_write
-    from grader.sandbox.launcher import Launcher, Limits
+    from grader import __version__
+    from grader.grading.results import SubmissionResult
+    from grader.sandbox.launcher import InfraError, Launcher, Limits
 
     root = Path(root)
     settings = settings or load_settings(root)
-    with Launcher(isolation=settings.isolation, limits=Limits(call_timeout=settings.call_timeout)) as launcher:
-        result = grade_submission(root / "submission", launcher=launcher, student_id=_student(root),
-                                  budget=settings.budget)
-        note = launcher.isolation_note
+    try:
+        with Launcher(isolation=settings.isolation, limits=Limits(call_timeout=settings.call_timeout)) as launcher:
+            result = grade_submission(root / "submission", launcher=launcher, student_id=_student(root),
+                                      budget=settings.budget)
+            note = launcher.isolation_note
+    except InfraError as err:  # e.g. --isolation namespaces where the container refuses them: no score
+        result = SubmissionResult(student=_student(root), submission_hash="", grader_version=__version__,
+                                  torch_version=torch_pin(), isolation=settings.isolation, status="infra_error",
+                                  message=f"The grader could not start: {err}")
+        note = ""
     doc = gradescope.to_dict(result, tests_visibility=settings.tests_visibility, markdown=True,
                              with_leaderboard=settings.leaderboard, isolation_note=note)
     (root / "results").mkdir(parents=True, exist_ok=True)

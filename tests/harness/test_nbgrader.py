@@ -37,8 +37,7 @@ ENV = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.e
 
 def nbgrader(course: Path, *args: str) -> str:
     """One nbgrader command, as a TA types it in the course folder (each costs a few seconds)."""
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=ENV, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(["nbgrader", *args], cwd=course, env=ENV, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"nbgrader {' '.join(args)}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     return proc.stderr
 
