@@ -118,10 +118,10 @@ def test_formgrader_sees_autograded_submissions_with_each_parts_feedback(course)
     assert {k: (s["autograded"], s["score"], s["max_score"], s["needs_manual_grade"]) for k, s in subs.items()} == {
         "alice": (True, 100.0, 100.0, False), "bob": (True, 0.0, 100.0, False)}
     nb = json.loads((course / "autograded" / "bob" / A / f"{A}.ipynb").read_text())
-    outputs = {c["metadata"]["nbgrader"]["grade_id"]: "".join(o.get("text", "") for o in c["outputs"])
+    outputs = {c["metadata"]["nbgrader"]["grade_id"]: "".join("".join(o.get("text", "")) for o in c["outputs"])
                for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
     assert set(outputs) == set(PARTS) and outputs["loss"].startswith("Part loss: 0 / 14")
-    assert "not implemented" in outputs["rnn"].lower()
+    assert "NotImplementedError" in outputs["rnn"] and "(~7 lines)" in outputs["rnn"]  # the stub's own hint
 
 
 def test_generate_feedback_hands_out_only_our_feedback_page(course):
@@ -133,7 +133,7 @@ def test_generate_feedback_hands_out_only_our_feedback_page(course):
         assert "<html" in page.lower() and f"{score} / 100" in page
         for leak in ("NBGRADER_EXECUTION", "grade_id", "submission_hash", "nbgrader"):  # cells, record, rendering
             assert leak not in page, f"{leak!r} reached {student}'s feedback"
-    assert "not implemented" in (course / "feedback" / "bob" / A / f"{A}.html").read_text().lower()
+    assert "NotImplementedError" in (course / "feedback" / "bob" / A / f"{A}.html").read_text()
 
 
 def test_nbgrader_export_has_a_column_per_part(course):
