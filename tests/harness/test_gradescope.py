@@ -111,11 +111,13 @@ def autograder(tmp_path_factory) -> tuple[Path, dict]:
     (site / "test-machine.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = dict(os.environ, GRADER_AUTOGRADER_ROOT=str(root), GRADER_VENV=str(venv), GRADER_APT="0",
                GRADER_TORCH_INDEX="--no-index", GRADER_PIP_OPTIONS="--no-index")
-    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
-                           timeout=600)
+    # cwd: Gradescope's root, never this checkout (`python -c` and `-m pip` would see its grader/)
+    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=root, env=env, capture_output=True,
+                           text=True, timeout=600)
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-4000:]
     where = subprocess.check_output([str(venv / "bin" / "python"), "-c",
-                                     "import grader.grading.hidden, solution; print(grader.__file__)"], text=True)
+                                     "import grader.grading.hidden, solution; print(grader.__file__)"], cwd=root,
+                                    text=True)
     assert Path(where.strip()).is_relative_to(venv), f"the grader does not run from the zip's wheel: {where}"
     return root, env
 
@@ -127,8 +129,8 @@ def run_autograder(autograder, submission: Path) -> dict:
         shutil.rmtree(root / name, ignore_errors=True)
     shutil.copytree(submission, root / "submission", symlinks=True)
     (root / "results").mkdir()
-    proc = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run([str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     doc = json.loads((root / "results" / "results.json").read_text())
     validate(doc)
