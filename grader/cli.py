@@ -359,8 +359,9 @@ def nbgrader_init_cmd(course_dir, assignment, course_id, duedate) -> None:
     except (FileExistsError, RuntimeError) as err:
         raise click.ClickException(str(err))
     click.echo(f"course ready in {course_dir}: release/{assignment}/ is what students get; "
-               f"collect submissions into submitted/<student>/{assignment}/, then "
-               f"`grader nbgrader autograde {course_dir} {assignment}`")
+               f"collect submissions into submitted/<student>/{assignment}/, then (in {course_dir}) "
+               f"`nbgrader autograde {assignment}`, `nbgrader generate_feedback {assignment}`, `nbgrader export` "
+               f"(or `grader nbgrader autograde {course_dir} {assignment} -j 4`: the same, graded in parallel)")
 
 
 @nbgrader_group.command("autograde")
@@ -374,7 +375,8 @@ def nbgrader_init_cmd(course_dir, assignment, course_id, duedate) -> None:
 @click.option("--budget", type=float, default=600.0, show_default=True, help="Seconds for one whole submission.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def nbgrader_autograde_cmd(course_dir, assignment, students, jobs, isolation, budget, quiet) -> None:
-    """Grade submitted/<student>/ASSIGNMENT/ with the hidden suites; scores go to gradebook.db.
+    """Grade submitted/<student>/ASSIGNMENT/ in parallel, then run nbgrader's autograde and
+    generate_feedback on each (the shortcut for `nbgrader autograde` + `nbgrader generate_feedback`).
 
     Resumable (records in COURSE_DIR/.grader/ASSIGNMENT/). Then `nbgrader export` and formgrader
     show the scores per part; feedback/<student>/ASSIGNMENT/ holds the HTML feedback.
@@ -385,16 +387,58 @@ def nbgrader_autograde_cmd(course_dir, assignment, students, jobs, isolation, bu
     try:
         results = autograde(course_dir=course_dir, assignment=assignment, students=list(students) or None,
                             jobs=jobs, isolation=isolation, budget=budget, progress=not quiet)
-    except (ValueError, LookupError) as err:
+    except (ValueError, LookupError, RuntimeError) as err:
         raise click.ClickException(str(err))
     if not results:
         raise click.ClickException(f"nothing to grade: no {course_dir}/submitted/<student>/{assignment}/ folder")
     for r in results:
         click.echo(f"{r.student:<20}  {r.score:>7g} / {r.max_score:g}  {r.status}")
-    failed = [r.student for r in results if r.status == "infra_error"]
+    failed = [f"{r.student} ({r.status})" for r in results if not r.scored]
     if failed:
-        raise click.ClickException(f"not graded (infrastructure error, run again): {', '.join(failed)}")
+        raise click.ClickException(f"not graded (infra_error: run again; error: see its record): {', '.join(failed)}")
     click.echo(f"{len(results)} submissions recorded in {course_dir / 'gradebook.db'}")
+
+
+# --- gradescope: an autograder.zip for Gradescope (grader/platforms/gradescope.py) ----------------
+@main.group("gradescope")
+def gradescope_group() -> None:
+    """A Gradescope autograder: build autograder.zip here, Gradescope runs it on each submission."""
+
+
+@gradescope_group.command("build")
+@click.argument("out", type=click.Path(file_okay=False, path_type=_Path))
+@click.option("--call-timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+              help="Seconds for one call into the student's code before its worker is killed.")
+@click.option("--budget", type=click.FloatRange(0, min_open=True), default=600.0, show_default=True,
+              help="Seconds for one whole submission (keep it under the assignment's Gradescope timeout).")
+@click.option("--isolation", type=click.Choice(["auto", "namespaces", "process"]), default="auto", show_default=True,
+              help="auto: namespaces where Gradescope's container allows them, else a limited plain process.")
+@click.option("--tests-visibility", type=click.Choice(["visible", "after_due_date", "after_published", "hidden"]),
+              default="visible", show_default=True, help="The least strict Gradescope visibility of the hidden "
+              "suites' tests (a test's own may be stricter: the exhaustive beam ranking is after_due_date).")
+@click.option("--leaderboard", is_flag=True, help="Put the total and each part's score on Gradescope's leaderboard.")
+def gradescope_build_cmd(out, call_timeout, budget, isolation, tests_visibility, leaderboard) -> None:
+    """Write OUT/autograder.zip: setup.sh (CPU torch + this grader's wheel), run_autograder, settings."""
+    from grader.platforms.gradescope import Settings, build
+
+    try:
+        target = build(out, Settings(call_timeout=call_timeout, budget=budget, isolation=isolation,
+                                     tests_visibility=tests_visibility, leaderboard=leaderboard))
+    except RuntimeError as err:
+        raise click.ClickException(str(err))
+    click.echo(f"wrote {target}: upload it as the assignment's autograder (Ubuntu base image)")
+
+
+@gradescope_group.command("run")
+@click.option("--root", type=click.Path(file_okay=False, path_type=_Path), default=_Path("/autograder"),
+              show_default=True, help="Gradescope's autograder folder (submission/ in, results/ out).")
+def gradescope_run_cmd(root) -> None:
+    """Grade ROOT/submission/ and write ROOT/results/results.json (what run_autograder calls)."""
+    from grader.platforms.gradescope import run
+
+    doc = run(root)
+    click.echo(f"score {doc.get('score', 'none (infrastructure error)')}; isolation "
+               f"{doc['extra_data']['isolation']}; results in {root / 'results' / 'results.json'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

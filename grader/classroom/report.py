@@ -5,6 +5,7 @@
     out/gradebook.csv                       one row per result (see .gradebook)
     out/feedback/<student>/feedback.md      what each student reads (Markdown and HTML)
     out/feedback/<student>/feedback.html
+    out/feedback/<student>/results.json     Gradescope's format (see .gradescope)
     out/summary.html                        standalone page: statistics, histogram, pairs
     out/similarity/pair-<hash>.html         each flagged pair's matching code side by side
     out/summary.json                        the same statistics for scripts
@@ -27,7 +28,7 @@ from typing import Mapping, Sequence
 from grader.classroom import sidebyside, similarity
 from grader.grading.results import SubmissionResult, safe_tree
 from grader.classroom import stats as classstats
-from grader.reports import gradebook, html, markdown
+from grader.reports import gradebook, gradescope, html, markdown
 from grader.reports.atomic import atomic_write
 
 
@@ -173,7 +174,8 @@ def summary_page(summary: dict, png: bytes | None) -> str:
 
 def write_feedback(results: Sequence[SubmissionResult], out_dir: Path, *, after_due_date: bool = True,
                    unrendered: dict[str, str] | None = None) -> dict[str, Path]:
-    """``out_dir/feedback/<student>/feedback.{md,html}`` for each result; ``{student: folder}``.
+    """``out_dir/feedback/<student>/feedback.{md,html}`` and ``results.json`` (Gradescope's format, for
+    courses that upload results rather than code) for each result; ``{student: folder}``.
 
     A result whose pages cannot be rendered (a writer's bug: content cannot make them raise) gets a
     page saying so, and the reason goes into ``unrendered``; the other students' pages are written.
@@ -184,15 +186,17 @@ def write_feedback(results: Sequence[SubmissionResult], out_dir: Path, *, after_
         folder.mkdir(parents=True, exist_ok=True)
         try:
             pages = (markdown.render(result, after_due_date=after_due_date),
-                     html.render(result, after_due_date=after_due_date))
+                     html.render(result, after_due_date=after_due_date), gradescope.render(result))
         except Exception as exc:  # noqa: BLE001 - one student's report never stops the class's
             reason = f"{type(exc).__name__}: {exc}"
             if unrendered is not None:
                 unrendered[result.student] = reason
             note = "Your feedback could not be rendered; the staff have been told."
-            pages = (note + "\n", html.page("AMAL TME 5 feedback", f"<p>{html.esc(note)}</p>"))
+            pages = (note + "\n", html.page("AMAL TME 5 feedback", f"<p>{html.esc(note)}</p>"), None)
         atomic_write(folder / "feedback.md", pages[0])
         atomic_write(folder / "feedback.html", pages[1])
+        if pages[2] is not None:
+            atomic_write(folder / "results.json", pages[2])
         folders[result.student] = folder
     return folders
 

@@ -5,12 +5,14 @@ imports the student's package, trains a small character model on ``data/corpus.t
 generates text. Its last cells are one nbgrader *test cell* per part of the contract
 (``grade_id`` = the part, ``points`` = the contract's points), which is what makes nbgrader's
 gradebook, ``nbgrader export`` and formgrader know the parts; the scores themselves are written
-by ``grader nbgrader autograde`` from the hidden suites (see :mod:`grader.platforms.nbgrader`).
+by ``nbgrader autograde`` from the hidden suites (see :mod:`grader.platforms.nbgrader`).
 
 NOTE [ nbgrader's own autograde ]: a test cell that runs without error scores full points in
-nbgrader. Ours check nothing, so each one fails when nbgrader executes it for autograding
-(nbgrader sets ``NBGRADER_EXECUTION=autograde`` then): a ``nbgrader autograde`` run by mistake
-gives 0, never free points. In the student's Jupyter and in ``nbgrader validate`` they pass.
+nbgrader. Ours check nothing: the course's ``nbgrader_config.py`` replaces nbgrader's execution of
+the notebook with the hidden suites (:mod:`grader.platforms.nbgrader_plugins`), so they are never run
+at autograde. Should that configuration be lost, nbgrader would execute them (it sets
+``NBGRADER_EXECUTION=autograde`` then) and each one fails: 0, never free points. In the student's
+Jupyter and in ``nbgrader validate`` they pass.
 """
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ GRADE_CELL = """\
 # Part "{part}": {points:g} points, graded by the course's hidden tests on assignment/.
 import os
 assert os.environ.get("NBGRADER_EXECUTION") != "autograde", \\
-    "TME 5 is graded with `grader nbgrader autograde`, not `nbgrader autograde`"
+    "TME 5 is graded by the hidden suites: this course's nbgrader_config.py must come from `grader nbgrader init`"
 """
 
 

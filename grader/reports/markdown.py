@@ -59,10 +59,11 @@ def _provenance(result: SubmissionResult) -> str:
             f"seeds {inline(seeds_text(result.seeds))}</sub>")
 
 
-def render(result: SubmissionResult, *, after_due_date: bool = False) -> str:
-    """The whole step summary as Markdown text."""
+def _head(result: SubmissionResult) -> list[str]:
+    """Header with the total, suite, status, submission message and the part table."""
     if not result.scored:
-        header = "## AMAL TME 5: not graded (infrastructure error)"
+        header = "## AMAL TME 5: not graded (" + ("infrastructure error" if result.status == "infra_error"
+                                                  else "the grader's own error") + ")"
     else:
         header = f"## AMAL TME 5: {fmt_points(result.score)} / {fmt_points(result.max_score)}"
     out = [header, "", f"**{suite_line(result)}**"]
@@ -72,6 +73,21 @@ def render(result: SubmissionResult, *, after_due_date: bool = False) -> str:
         out += ["", fenced(truncate(clean_text(result.message)))]
     if result.tests:
         out += ["", table(result)]
+    return out
+
+
+def summary(result: SubmissionResult, *, note: str = "") -> str:
+    """The head and the provenance without the tests' feedback (for a page that lists the tests
+    itself, as Gradescope does); ``note``: one more line of plain text (escaped) before the provenance."""
+    out = _head(result)
+    if note:
+        out += ["", inline(note)]
+    return "\n".join([*out, "", _provenance(result), ""])
+
+
+def render(result: SubmissionResult, *, after_due_date: bool = False) -> str:
+    """The whole step summary as Markdown text."""
+    out = _head(result)
     failed = [t for tests in by_part(result).values() for t in tests if not t.passed]
     if failed:
         out += ["", f"### Tests not passed ({len(failed)})"]

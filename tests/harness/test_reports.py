@@ -373,6 +373,11 @@ def test_class_report(tmp_path):
     for student, folder in rep.feedback.items():
         assert folder.resolve().parent == feedback_root
         assert (folder / "feedback.md").is_file() and (folder / "feedback.html").is_file()
+        doc = json.loads((folder / "results.json").read_text("utf-8"))  # Gradescope's, beside the feedback
+        result = next(r for r in results if r.student == student)
+        assert doc.get("score") == (None if result.status == "infra_error" else result.score)
+        assert sorted(t["extra_data"]["id"] for t in doc["tests"]) == (
+            [] if result.status == "infra_error" else sorted(t.name for t in result.tests))
     assert "LATE-FEEDBACK" in (rep.feedback["bob"] / "feedback.md").read_text("utf-8")
     assert not [p for p in (tmp_path / "class").rglob("*.tmp")]
 
