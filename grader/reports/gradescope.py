@@ -68,10 +68,8 @@ def summary_text(result: SubmissionResult, *, isolation_note: str = "") -> str:
         lines += ["", clean_text(result.message), ""]
     lines += [
         f"grader {result.grader_version}, torch {result.torch_version}, "
-def render(result: SubmissionResult, **options: Any) -> str:
-    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs; every string
-    cleaned); ``options``: see :func:`to_dict`."""
-    return json.dumps(safe_tree(to_dict(result, **options)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        f"isolation: {result.isolation}" + (f" ({isolation_note})" if isolation_note else "")
+        + (f", {memory_text(result)}" if memory_text(result) else ""),
         f"submission sha256: {result.submission_hash}",
         f"seeds: {seeds_text(result.seeds)}",
     ]
@@ -129,6 +127,6 @@ def to_dict(result: SubmissionResult, *, tests_visibility: str = "visible", mark
 
 
 def render(result: SubmissionResult, **options: Any) -> str:
-    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs; every string
-    cleaned); ``options``: see :func:`to_dict`."""
+    """``results.json`` text (UTF-8 safe, indented, keys sorted for stable diffs); ``options``: see
+    :func:`to_dict`."""
     return json.dumps(safe_tree(to_dict(result, **options)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
