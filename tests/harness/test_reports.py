@@ -194,9 +194,9 @@ def test_html_escapes_everything_student_controlled():
     assert "&lt;/pre&gt;" in page and "\x1b" not in page and "\x00" not in page
     assert html.esc(EVIL_ID) in page  # student id escaped in title and footer
     assert page.count("<details") == len(partial().parts())
-    assert "Content-Security-Policy" in page and not re.search(r"(src|href)=\"(?!data:)", page)
+    assert "Content-Security-Policy" in page and not re.search(r"(src|href)=\"(?!data:|#)", page)
     assert "SECRET-HIDDEN-INPUT" not in page and UNICODE in page
-    assert 'class="bar"' in page and "<details open>" in page
+    assert 'class="bar"' in page and page.count('<section class="cause"') == 4  # loss, rnn, beam, nucleus
 
 
 def test_html_infra_and_public():
@@ -328,11 +328,12 @@ def test_class_report(tmp_path):
     rows = list(csv.reader(io.StringIO(rep.gradebook.read_text("utf-8"))))
     assert len(rows) == 1 + len(results) and rows[0][:3] == ["student", "submission_hash", "status"]
     assert "'" + EVIL_ID in [r[0] for r in rows]
-    # histogram PNG (matplotlib is installed here) embedded in the summary page
-    assert rep.histogram_png is not None
-    assert rep.histogram_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plots (matplotlib is installed here) embedded in the summary page; the one script is ours
+    assert rep.plots_png is not None
+    assert rep.plots_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = rep.summary_html.read_text("utf-8")
-    assert 'src="data:image/png;base64,' in page and "<script" not in page.lower()
+    assert 'src="data:image/png;base64,' in page and page.lower().count("<script") == 1
+    assert SCRIPT not in page and html.esc(SCRIPT) not in page  # feedback bodies are not on the TA page
     # pass rates, computed independently over graded results only
     summary = json.loads(rep.summary_json.read_text("utf-8"))
     expected: dict[str, list[int]] = {}
@@ -348,9 +349,20 @@ def test_class_report(tmp_path):
     assert summary["not_graded"] == [{"student": "zoe", "status": "infra_error",
                                       "message": "worker could not start: EAGAIN"}]
     assert sum(h["count"] for h in summary["histogram"]) == 5
-    # numbers stripped: the two shape messages are one failure message
-    failures = {f["message"]: f["count"] for f in summary["common_failures"]}
-    assert failures["expected shape (#, #) but got (#, #)"] == 2
+    # per-part scores: the mean of each part over the graded results, computed here
+    for part in summary["parts"]:
+        scores = [r.parts()[part["part"]][0] for r in results if r.status == "graded"]
+        assert part["mean"] == pytest.approx(sum(scores) / len(scores), abs=0.01)
+        assert sum(h["count"] for h in part["histogram"]) == 5
+    # failures by function at fault, with their students; messages as written (numbers kept)
+    faults = {(f["function"], f["kind"]): f for f in summary["failures"]}
+    data = faults[("(data part)", "wrong result")]
+    assert set(data["students"]) == {"carol", "../../etc/dave"}
+    assert {m["message"] for m in data["messages"]} == {"expected shape (7, 3) but got (3, 7)",
+                                                        "expected shape (5, 2) but got (2, 5)"}
+    assert "expected shape (7, 3) but got (3, 7)" in page and "(~#" not in page
+    assert summary["not_attempted"] == []
+    assert "No untouched stub in any graded submission." in page
     # similarity: the renamed copy, not the independent work nor the untouched stubs
     assert [(p.a, p.b) for p in rep.pairs] == [("alice", "carol")]
     # per-student feedback, inside out/feedback/ whatever the student id
@@ -364,8 +376,12 @@ def test_class_report(tmp_path):
 
 
 def test_class_report_without_matplotlib(tmp_path, monkeypatch):
+    classreport.write_class_report(class_results(), tmp_path)
+    assert (tmp_path / "plots.png").is_file()
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     rep = classreport.write_class_report(class_results(), tmp_path)
-    assert rep.histogram_png is None and not (tmp_path / "histogram.png").exists()
+    assert rep.plots_png is None and not (tmp_path / "plots.png").exists()  # no stale plot left
     page = rep.summary_html.read_text("utf-8")
     assert "matplotlib is not installed" in page and "<img" not in page and rep.pairs == []
+    assert page.count('class="spark"') == len(PARTS)  # each part's distribution, drawn in CSS
+    assert "No near-identical pair of submissions." in page
