@@ -107,10 +107,17 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
 
 
 def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
-    from grader.classroom.batch import discover, grade_class, survey
+    from grader.classroom.batch import discover, grade_class, nothing_to_grade, pending, survey
     from grader.classroom.report import write_class_report
 
-    surveyed = survey(discover(folder, roster=roster))
+    jobs = discover(folder, roster=roster)
+    surveyed = survey(jobs)
+    problem = nothing_to_grade(folder, jobs, surveyed)
+    if problem:
+        raise click.ClickException(problem)
+    todo, done = pending(jobs, out, surveyed)
+    click.echo(f"{len(done)} records up to date, nothing to grade" if not todo else
+               f"grading {len(todo)} of {len(jobs)} submissions ({len(done)} records up to date)")
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
                           budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
@@ -132,15 +139,19 @@ def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_tim
 @click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=None,
               help="Also write the feedback (Markdown, HTML, JUnit, JSON) there.")
 def check_cmd(root, impl, select, out) -> None:
-    """Run the public tests on your assignment/ (the hidden tests are not run)."""
-    from grader.grading.check import self_check
-    from grader.reports import render_table, write_results
+    """Run the public tests on your assignment/ (the hidden tests are not run).
+
+    Prints each failure in one line with a hint, then the public tests passed per part and the
+    points each part weighs in the grade (the table `pytest tests/public` prints in the bundle).
+    """
+    from grader.grading.check import self_check, selfcheck_table
+    from grader.reports import write_results
 
     result = self_check(root=root, impl=impl, select=select)
     for test in result.tests:
         if not test.passed:
             click.echo(f"FAILED {test.name}: {test.title}\n{_indent(test.feedback.strip()[-1200:])}\n")
-    click.echo(render_table(result))
+    click.echo(selfcheck_table(result, root=root))
     if out is not None:
         write_results(result, out)
         click.echo(f"feedback written to {out}")

@@ -29,7 +29,7 @@ from grader import __version__
 from grader.reports.atomic import atomic_write
 from grader.classroom.report import student_dirname
 from grader.grading.results import SubmissionResult
-from grader.grading.submission import SubmissionError, package_here, prepare
+from grader.grading.submission import MODULES, SubmissionError, package_here, prepare
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
 DONE = ("graded", "timeout")  # statuses that are final; infra_error is retried
@@ -66,6 +66,22 @@ def discover(folder: Path, *, roster: Path | None = None) -> list[Job]:
         if name is not None:
             jobs.append(Job(student=ids.get(entry.name, ids.get(name, name)), path=entry))
     return sorted(jobs, key=lambda j: j.student)
+
+
+def nothing_to_grade(folder: Path, jobs: list[Job], surveyed: dict[str, "Surveyed"]) -> str | None:
+    """Why ``folder`` holds no submission at all (a mistyped or wrong path), or ``None``.
+
+    A class where only some entries are unreadable is graded (those score 0 with a note); one
+    where no entry holds a single module is almost surely the wrong folder.
+    """
+    looked_for = (f"looked for assignment/ (or its modules {', '.join(f'{m}.py' for m in MODULES)}) in "
+                  f"{folder}, or for one sub-folder or archive ({', '.join(ARCHIVES)}) per student")
+    if not jobs:
+        return f"no submission in {folder}: {looked_for}"
+    if not any(surveyed[job.student].files for job in jobs):
+        names = ", ".join(job.path.name for job in jobs[:5]) + (", …" if len(jobs) > 5 else "")
+        return f"none of the {len(jobs)} entries of {folder} ({names}) holds a submission: {looked_for}"
+    return None
 
 
 def record_path(out: Path, student: str) -> Path:
