@@ -339,6 +339,24 @@ def release_cmd(out, force) -> None:
     click.echo(f"wrote {len(written)} files to {out}")
 
 
+@main.command("staff-workflow")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=_Path),
+                default=_Path(".github/workflows/hidden-grading.yml"))
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def staff_workflow_cmd(out, force) -> None:
+    """Write the staff's hidden-grading GitHub workflow to OUT, versions filled in.
+
+    For the PRIVATE repository that holds this grader (never for students: it is not released).
+    """
+    from grader.course.release import ReleaseError, write_staff_workflow
+
+    try:
+        written = write_staff_workflow(out=out, force=force)
+    except ReleaseError as err:
+        raise click.ClickException(str(err))
+    click.echo(f"wrote {written}: commit it in the private grading repository (see its header)")
+
+
 # --- nbgrader: an nbgrader course graded by the hidden suites (grader/nbgrader_bridge.py) ---------
 @main.group("nbgrader")
 def nbgrader_group() -> None:
