@@ -110,14 +110,14 @@ def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_tim
     from grader.classroom.batch import discover, grade_class, nothing_to_grade, pending, survey
     from grader.classroom.report import write_class_report
 
-    jobs = discover(folder, roster=roster)
-    surveyed = survey(jobs)
-    problem = nothing_to_grade(folder, jobs, surveyed)
+    entries = discover(folder, roster=roster)
+    surveyed = survey(entries)
+    problem = nothing_to_grade(folder, entries, surveyed)
     if problem:
         raise click.ClickException(problem)
-    todo, done = pending(jobs, out, surveyed)
+    todo, done = pending(entries, out, surveyed)
     click.echo(f"{len(done)} records up to date, nothing to grade" if not todo else
-               f"grading {len(todo)} of {len(jobs)} submissions ({len(done)} records up to date)")
+               f"grading {len(todo)} of {len(entries)} submissions ({len(done)} records up to date)")
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
                           budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
