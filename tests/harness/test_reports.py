@@ -11,6 +11,8 @@ import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grader import reports
 from grader.classroom import report as classreport
@@ -385,3 +387,91 @@ def test_class_report_without_matplotlib(tmp_path, monkeypatch):
     assert "matplotlib is not installed" in page and "<img" not in page and rep.pairs == []
     assert page.count('class="spark"') == len(PARTS)  # each part's distribution, drawn in CSS
     assert "No near-identical pair of submissions." in page
+
+
+# --- causes: each failure said once -----------------------------------------------------------
+
+STUB_FEEDBACK = ('rnn.{cls}.forward: raised: NotImplementedError: Cell.forward: start from initial_state, '
+                 'stack the h\'s (~7 lines)\nIn your code:\n  File "/submission/assignment/rnn.py", line 54, '
+                 'in forward\n    raise NotImplementedError("Cell.forward: ...")')
+CRASH_FEEDBACK = ('loss.masked_cross_entropy: raised: TypeError: unsupported operand\nIn your code:\n'
+                  '  File "/tmp/grade-x1/submission/assignment/loss.py", line 12, in masked_cross_entropy\n'
+                  '    return a + None')
+
+
+def stubbed() -> SubmissionResult:
+    """Six tests lost to one untouched ``Cell.forward``, two to a crash in the loss, one wrong value."""
+    r = full_marks("erin")
+    r.tests = [t for t in r.tests if t.part not in ("rnn", "loss")]
+    r.tests += [Case(f"rnn/test_{i}[{cls}]", f"{cls} check {i}", "rnn", 0, 2, "failed",
+                     feedback=STUB_FEEDBACK.format(cls=cls)) for i in range(2) for cls in ("RNN", "GRU", "LSTM")]
+    r.tests += [Case(f"loss/test_crash{i}", f"loss check {i}", "loss", 0, 3, "failed", feedback=CRASH_FEEDBACK)
+                for i in range(2)]
+    r.tests.append(Case("loss/test_value", "loss value", "loss", 0, 8, "failed",
+                        feedback="masked_cross_entropy(logits (7, 3, 10)): expected 2.5 but got 3.1\nHint: mask"))
+    return r
+
+
+def test_the_same_cause_is_said_once_in_html_and_markdown():
+    r = stubbed()
+    page, md = html.render(r), markdown.render(r)
+    hint = "start from initial_state, stack the h&#x27;s (~7 lines)"
+    assert page.count(hint) == 1 and page.count("<table class=\"stubs\">") == 1
+    assert page.count("−12") == 1  # the stub's row: 6 tests of 2 points
+    assert page.count("TypeError: unsupported operand") == 1  # two tests, one message block
+    assert page.count('<section class="cause"') == 2  # masked_cross_entropy: error; ...: wrong result
+    assert md.count("start from initial\\_state") == 1 and md.count("TypeError: unsupported operand") == 1
+    assert "(~#" not in page and "2.5 but got 3.1" in page
+
+
+def test_tracebacks_show_the_students_files_relative_to_their_package():
+    page, md = html.render(stubbed()), markdown.render(stubbed())
+    for text in (page, md):
+        assert "/submission/" not in text and "/tmp/grade-" not in text
+    assert 'File &quot;assignment/loss.py&quot;, line 12, in masked_cross_entropy' in page
+    assert 'File "assignment/loss.py", line 12, in masked_cross_entropy' in md
+
+
+def test_causes_read_the_function_at_fault():
+    from grader.reports.causes import NOT_IMPLEMENTED, cause_of
+
+    def cause(feedback, status="failed"):
+        return cause_of(Case("data/t", "t", "data", 0, 1, status, feedback=feedback))
+
+    assert cause(STUB_FEEDBACK.format(cls="GRU")) == cause(STUB_FEEDBACK.format(cls="LSTM"))
+    assert cause(STUB_FEEDBACK.format(cls="GRU")).kind == NOT_IMPLEMENTED
+    assert cause(STUB_FEEDBACK.format(cls="GRU")).function == "Cell.forward"
+    assert (cause(CRASH_FEEDBACK).function, cause(CRASH_FEEDBACK).kind) == ("masked_cross_entropy", "error")
+    assert cause("GRU.forward(x (6, 2, 3)): values differ").function == "GRU.forward"
+    assert cause("len(TextDataset(text, {})): expected 3 but got 4").function == "TextDataset.__len__"
+    assert cause("expected shape (7, 3) but got (3, 7)").function == "(data part)"
+    assert cause("generate: did not finish within 30 s", "timeout").kind == "timeout"
+    assert cause_of(Case("data/t", "t", "data", 1, 1, "passed")) is None
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text(max_size=300), st.sampled_from(["failed", "error", "timeout"]))
+def test_causes_and_pages_take_any_feedback(feedback, status):
+    from grader.reports.causes import cause_of
+
+    test = Case("rnn/t", "t", "rnn", 0, 2, status, feedback=feedback)
+    cause = cause_of(test)
+    assert cause is not None and len(cause.function) <= 90 and "\n" not in cause.function
+    r = full_marks("x")
+    r.tests.append(test)
+    page = html.render(r)
+    assert "<script" not in page.lower() and page.count("<section") <= 1
+    markdown.render(r)
+
+
+def test_summary_script_is_the_only_one_the_page_allows(tmp_path):
+    import base64
+    import hashlib
+
+    rep = classreport.write_class_report(class_results(), tmp_path)
+    page = rep.summary_html.read_text("utf-8")
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp and "unsafe-inline'" not in csp.split("script-src")[1]
+    assert html.esc(EVIL_ID) in page and EVIL_ID not in page
