@@ -157,7 +157,8 @@ table.wide{width:100%}
 th button{all:unset;cursor:pointer}th button::after{content:" \u2195";color:#aaa}
 th[aria-sort=ascending] button::after{content:" \u2191";color:#222}
 th[aria-sort=descending] button::after{content:" \u2193";color:#222}
-table.students{width:100%}.students tbody tr:hover{background:#f7fbff}
+table.students{width:100%;font-size:.92rem}.students tbody tr:hover{background:#f7fbff}
+.students td,.students th{padding:.2rem .4rem}
 td.full{background:#e6f5ec}td.zero{background:#fbe7e7}td.partial{background:#fff7e0}
 .status-infra_error,.status-timeout{color:#c33;font-weight:600}
 #search{font:inherit;padding:.3rem .6rem;width:22rem;max-width:100%}
@@ -222,7 +223,7 @@ def _spark(histogram: list[dict]) -> str:
 
 def _students(summary: dict) -> str:
     parts = [p["part"] for p in summary["parts"]] or list(PARTS)
-    heads = ["student", "score", "%", "status", *parts, "similar to", "feedback"]
+    heads = ["student", "score", "%", "status", *parts, "similar to"]
     th = "".join(f'<th{" class=num" if h in ("score", "%") or h in parts else ""}>'
                  f'<button type="button">{html.esc(h)}</button></th>' for h in heads)
     maxima = {p["part"]: p["max_score"] for p in summary["parts"]}
@@ -230,7 +231,7 @@ def _students(summary: dict) -> str:
     for r in summary["roster"]:
         score = r["score"]
         pct = percent(score, r["max_score"]) if score is not None else None
-        cells = [f"<td>{html.esc(r['student'])}</td>",
+        cells = [f'<td><a href="{html.esc(r["feedback"])}" title="feedback page">{html.esc(r["student"])}</a></td>',
                  f'<td class="num" data-sort="{score if score is not None else -1:g}">'
                  f'{fmt_points(score) + " / " + fmt_points(r["max_score"]) if score is not None else "not graded"}</td>',
                  f'<td class="num" data-sort="{pct if pct is not None else -1:.2f}">'
@@ -244,12 +245,11 @@ def _students(summary: dict) -> str:
                          f'{fmt_points(got) if got is not None else ""}</td>')
         similar = ", ".join(f"{other} ({score:.2f})" for other, score in r["similar"])
         cells.append(f'<td data-sort="{max([s for _, s in r["similar"]] + [0]):.2f}">{html.esc(similar)}</td>')
-        cells.append(f'<td><a href="{html.esc(r["feedback"])}">feedback</a></td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     n = len(summary["roster"])
     search = (f'<p><input id="search" type="search" placeholder="Search students, status, …" '
               f'aria-label="search the students"> <span id="shown" class="muted">{n} of {n} students shown'
-              f"</span></p>")
+              f"</span> <span class=muted>· click a header to sort, a student to open their feedback page</span></p>")
     return (search + f'<table class="students sortable"><thead><tr>{th}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 

@@ -21,7 +21,8 @@ from grader.grading.results import TestResult
 NOT_IMPLEMENTED = "not implemented"
 KINDS = (NOT_IMPLEMENTED, "wrong result", "error", "timeout")
 
-_STUB = re.compile(r"NotImplementedError: ([A-Za-z_][\w.]{0,79}): ?(.*)")
+# a hidden test relays the stub's exception; the public suite says "not implemented yet: <message>"
+_STUB = re.compile(r"(?:NotImplementedError|^not implemented yet): ([A-Za-z_][\w.]{0,79}): ?(.*)")
 # the call a hidden test names first: ``GRU.forward(x ...)``, ``masked_cross_entropy: ...``,
 # ``len(TextDataset(...))``; a plain word (``expected ...``, ``your code ...``) names no function
 _CALL = re.compile(r"\s*(?:len\()?([A-Za-z_][\w.]{0,79})([(:\[ ]|$)")
