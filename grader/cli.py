@@ -109,16 +109,22 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
 
 
 def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
-    from grader.classroom.batch import discover, grade_class, shared_ids, survey
+    from grader.classroom.batch import discover, grade_class, nothing_to_grade, pending, shared_ids, survey
     from grader.classroom.report import write_class_report
 
-    jobs_found = discover(folder, roster=roster)
-    surveyed = survey(jobs_found)
+    entries = discover(folder, roster=roster)
+    surveyed = survey(entries)
+    problem = nothing_to_grade(folder, entries, surveyed)
+    if problem:
+        raise click.ClickException(problem)
+    todo, done = pending(entries, out, surveyed)
+    click.echo(f"{len(done)} records up to date, nothing to grade" if not todo else
+               f"grading {len(todo)} of {len(entries)} submissions ({len(done)} records up to date)")
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
                           budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
     sources = {student: s.files for student, s in surveyed.items()}
-    report = write_class_report(results, out, sources=sources, baseline=baseline, shared_ids=shared_ids(jobs_found))
+    report = write_class_report(results, out, sources=sources, baseline=baseline, shared_ids=shared_ids(entries))
     width = max([len(r.student) for r in results] + [7])
     click.echo(f"{'student':<{width}}  {'score':>7}  status")
     for r in results:
@@ -135,15 +141,19 @@ def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_tim
 @click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=None,
               help="Also write the feedback (Markdown, HTML, JUnit, JSON) there.")
 def check_cmd(root, impl, select, out) -> None:
-    """Run the public tests on your assignment/ (the hidden tests are not run)."""
-    from grader.grading.check import self_check
-    from grader.reports import render_table, write_results
+    """Run the public tests on your assignment/ (the hidden tests are not run).
+
+    Prints each failure in one line with a hint, then the public tests passed per part and the
+    points each part weighs in the grade (the table `pytest tests/public` prints in the bundle).
+    """
+    from grader.grading.check import self_check, selfcheck_table
+    from grader.reports import write_results
 
     result = self_check(root=root, impl=impl, select=select)
     for test in result.tests:
         if not test.passed:
             click.echo(f"FAILED {test.name}: {test.title}\n{_indent(test.feedback.strip()[-1200:])}\n")
-    click.echo(render_table(result))
+    click.echo(selfcheck_table(result, root=root))
     if out is not None:
         write_results(result, out)
         click.echo(f"feedback written to {out}")
@@ -329,6 +339,24 @@ def release_cmd(out, force) -> None:
     except ReleaseError as err:
         raise click.ClickException(str(err))
     click.echo(f"wrote {len(written)} files to {out}")
+
+
+@main.command("staff-workflow")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=_Path),
+                default=_Path(".github/workflows/hidden-grading.yml"))
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def staff_workflow_cmd(out, force) -> None:
+    """Write the staff's hidden-grading GitHub workflow to OUT, versions filled in.
+
+    For the PRIVATE repository that holds this grader (never for students: it is not released).
+    """
+    from grader.course.release import ReleaseError, write_staff_workflow
+
+    try:
+        written = write_staff_workflow(out=out, force=force)
+    except ReleaseError as err:
+        raise click.ClickException(str(err))
+    click.echo(f"wrote {written}: commit it in the private grading repository (see its header)")
 
 
 # --- nbgrader: an nbgrader course graded by the hidden suites (grader/nbgrader_bridge.py) ---------

@@ -30,7 +30,7 @@ from grader import __version__
 from grader.reports.atomic import atomic_write
 from grader.classroom.report import student_dirname
 from grader.grading.results import SubmissionResult, safe_text
-from grader.grading.submission import grader_fault, package_here, prepare
+from grader.grading.submission import MODULES, grader_fault, package_here, prepare
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
 # Statuses that are final for a (submission hash, grader version): infra_error is retried; "error"
@@ -100,6 +100,22 @@ def shared_ids(jobs: list[Job]) -> dict[str, list[str]]:
         if job.shared_id:
             out.setdefault(job.shared_id, []).append(job.student)
     return out
+
+
+def nothing_to_grade(folder: Path, jobs: list[Job], surveyed: dict[str, "Surveyed"]) -> str | None:
+    """Why ``folder`` holds no submission at all (a mistyped or wrong path), or ``None``.
+
+    A class where only some entries are unreadable is graded (those score 0 with a note); one
+    where no entry holds a single module is almost surely the wrong folder.
+    """
+    looked_for = (f"looked for assignment/ (or its modules {', '.join(f'{m}.py' for m in MODULES)}) in "
+                  f"{folder}, or for one sub-folder or archive ({', '.join(ARCHIVES)}) per student")
+    if not jobs:
+        return f"no submission in {folder}: {looked_for}"
+    if not any(surveyed[job.student].files for job in jobs):
+        names = ", ".join(job.path.name for job in jobs[:5]) + (", …" if len(jobs) > 5 else "")
+        return f"none of the {len(jobs)} entries of {folder} ({names}) holds a submission: {looked_for}"
+    return None
 
 
 def record_path(out: Path, student: str) -> Path:

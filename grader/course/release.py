@@ -13,7 +13,7 @@ pytest's JUnit XML into a step summary with ``ci/summary.py``, a standalone stdl
 
 Layout of the bundle::
 
-    README.md  requirements.txt  pyproject.toml  .gitignore
+    README.md  requirements.txt  requirements-lab.txt  pyproject.toml  .gitignore
     assignment/*.py        the stubs (exactly what `grader stubs` writes; checked before release)
     tests/public/*.py      the public tests
     data/corpus.txt        the embedded corpus
@@ -46,6 +46,7 @@ ALLOW: tuple[tuple[str, str], ...] = (
 TEMPLATE_FILES: dict[str, str] = {
     "course/templates/README.md": "README.md",
     "course/templates/requirements.txt": "requirements.txt",
+    "course/templates/requirements-lab.txt": "requirements-lab.txt",
     "course/templates/pyproject.toml": "pyproject.toml",
     "course/templates/gitignore": ".gitignore",
     "platforms/ci/summary.py": "ci/summary.py",
@@ -77,6 +78,19 @@ def render_template(name: str) -> str:
     for key, value in substitutions().items():
         text = text.replace(key, value)
     return text
+
+
+STAFF_WORKFLOW = "platforms/ci/staff-hidden-grading.yml"
+
+
+def write_staff_workflow(*, out: Path, force: bool = False) -> Path:
+    """Write the staff's hidden-grading workflow (never released) to ``out``, placeholders filled."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ReleaseError(f"{out} exists (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_template(STAFF_WORKFLOW), encoding="utf-8")
+    return out
 
 
 def allowed_files(*, repo: Path = REPO) -> dict[str, Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,26 @@ from grader import __version__
 from grader.grading.grade import run_suite
 from grader.grading.results import SubmissionResult
 from grader.grading.seeding import SEEDS
+
+
+def selfcheck_module(root: Path):
+    """``root/tests/public/selfcheck.py``, the table the students' ``pytest tests/public`` prints."""
+    path = root.resolve() / "tests" / "public" / "selfcheck.py"
+    spec = importlib.util.spec_from_file_location("tme5_selfcheck", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def selfcheck_table(result: SubmissionResult, *, root: Path) -> str:
+    """The self-check table of ``result`` (public tests passed per part, the contract's points),
+    printed by the same function as ``pytest tests/public`` in the students' bundle."""
+    counts: dict[str, list[int]] = {}
+    for test in result.tests:
+        c = counts.setdefault(test.part, [0, 0])
+        c[0] += test.passed
+        c[1] += 1
+    return selfcheck_module(root).table({part: (p, t) for part, (p, t) in counts.items()})
 
 
 def self_check(*, root: Path, impl: str = "assignment", select: str | None = None) -> SubmissionResult:

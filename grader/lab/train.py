@@ -30,7 +30,7 @@ from grader.lab.corpus import (
 from grader.lab.evaluate import evaluate
 from grader.lab.impl import Impl, load_impl
 from grader.lab.monitor import gate_activations, log_gates, log_gradients, open_loggers
-from grader.lab.report import write_report
+from grader.lab.report import run_title, write_report
 from grader.lab.schedule import WarmupCosine
 
 RESUMABLE = ("interrupted", "max-steps", "max-minutes")  # stops after which the same command continues
@@ -224,8 +224,7 @@ class _Run:
         self.logger.flush()
         c = self.config
         report = write_report(directory=self.run_dir, max_norm=c.max_norm, gates=gates,
-                              title=f"{c.cell.upper()} E={c.emb} H={c.latent} B={c.batch_size} "
-                                    f"clip={c.max_norm} ({self.impl.spec}) on {c.corpus_path.name}")
+                              title=run_title(c, self.impl.spec))
         session = time.perf_counter() - self.session_start
         result = RunResult(run_dir=self.run_dir, step=self.step, epoch=self.loader.epoch,
                            epochs_done=self._epochs_done(),

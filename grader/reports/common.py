@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from grader.grading.results import PARTS, SubmissionResult, TestResult, safe_text
+from grader.reports.causes import Cause, group_by_cause, student_paths
 
 HIDDEN_TITLE = "hidden test"
 WITHHELD = {
@@ -48,8 +49,26 @@ def title_for(test: TestResult, *, after_due_date: bool = False) -> str:
 def feedback_for(test: TestResult, *, after_due_date: bool = False) -> str:
     """The feedback a student may read (cleaned of terminal escapes), or why it is withheld."""
     if is_shown(test, after_due_date=after_due_date):
-        return clean_text(test.feedback)
+        return student_paths(clean_text(test.feedback))
     return WITHHELD.get(test.visibility, WITHHELD["hidden"])
+
+
+def failures_by_cause(result: SubmissionResult, *, after_due_date: bool = False
+                      ) -> tuple[dict[Cause, list[TestResult]], dict[Cause, list[TestResult]]]:
+    """``(to fix, not implemented)``: the failed tests a student may read, grouped by cause.
+
+    Withheld tests (hidden, or after the due date) are in neither: their feedback, hence their
+    cause, is not the student's to read; the per-part listing shows them.
+    """
+    shown = [t for t in result.tests if is_shown(t, after_due_date=after_due_date)]
+    groups = group_by_cause(shown)
+    return ({c: ts for c, ts in groups.items() if c.attempted},
+            {c: ts for c, ts in groups.items() if not c.attempted})
+
+
+def points_lost(tests: list[TestResult]) -> float:
+    """The points ``tests`` did not earn."""
+    return sum(t.max_score - t.score for t in tests)
 
 
 def empty_feedback(test: TestResult) -> str:

@@ -1,7 +1,8 @@
 """Markdown for a GitHub step summary (``$GITHUB_STEP_SUMMARY``) from the result model.
 
-Layout: a header with the total, which suite ran, a part/points/max table, then every test that did
-not pass with its feedback in a fenced block, then one provenance line. Feedback may hold text the
+Layout: a header with the total, which suite ran, a part/points/max table, then each cause of
+failure once (:mod:`.causes`: "to fix" with each distinct feedback in a fenced block, "not
+implemented yet" one line per untouched stub), the withheld tests, then one provenance line. Feedback may hold text the
 student controls, so it only ever appears inside a fence longer than any run of backticks it
 contains (CommonMark: a fence closes only on a run at least as long as the opening one), and
 inline text (student id, titles) is escaped.
@@ -11,9 +12,10 @@ from __future__ import annotations
 import re
 
 from grader.grading.results import SubmissionResult, TestResult
+from grader.reports.causes import Cause
 from grader.reports.common import (
-    by_part, clean_text, empty_feedback, feedback_for, fmt_points, seeds_text, status_line,
-    suite_line, title_for, truncate,
+    clean_text, empty_feedback, failures_by_cause, feedback_for, fmt_points, is_shown, points_lost,
+    seeds_text, status_line, suite_line, title_for, truncate,
 )
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -44,12 +46,42 @@ def table(result: SubmissionResult) -> str:
     return "\n".join(rows)
 
 
-def _failure(test: TestResult, *, after_due_date: bool) -> str:
-    title = inline(title_for(test, after_due_date=after_due_date))
-    head = (f"**{inline(test.part)}: {title}**: {fmt_points(test.score)} / "
-            f"{fmt_points(test.max_score)} ({inline(test.status)})")
-    body = truncate(feedback_for(test, after_due_date=after_due_date)) or empty_feedback(test)
-    return f"{head}\n\n{fenced(body)}"
+def _costs(tests: list[TestResult], *, after_due_date: bool) -> str:
+    return ", ".join(f"{inline(title_for(t, after_due_date=after_due_date))} "
+                     f"({fmt_points(t.max_score - t.score)})" for t in tests)
+
+
+def _to_fix(cause: Cause, tests: list[TestResult], *, after_due_date: bool) -> list[str]:
+    """A cause of failure once: the function, the points lost, each distinct feedback once."""
+    out = [f"**{inline(cause.function)}**: {inline(cause.kind)}, "
+           f"−{fmt_points(points_lost(tests))} points"]
+    by_text: dict[str, list[TestResult]] = {}
+    for test in tests:
+        text = truncate(feedback_for(test, after_due_date=after_due_date)) or empty_feedback(test)
+        by_text.setdefault(text, []).append(test)
+    for text, same in by_text.items():
+        out += ["", _costs(same, after_due_date=after_due_date), "", fenced(text)]
+    return out
+
+
+def _failures(result: SubmissionResult, *, after_due_date: bool) -> list[str]:
+    to_fix, stubs = failures_by_cause(result, after_due_date=after_due_date)
+    out: list[str] = []
+    if to_fix:
+        out += ["", f"### To fix ({sum(len(ts) for ts in to_fix.values())} tests)"]
+        for cause, tests in to_fix.items():
+            out += ["", *_to_fix(cause, tests, after_due_date=after_due_date)]
+    if stubs:
+        out += ["", "### Not implemented yet", ""]
+        out += [f"- **{inline(cause.function)}**: {inline(cause.hint)} "
+                f"(−{fmt_points(points_lost(tests))} points: {_costs(tests, after_due_date=after_due_date)})"
+                for cause, tests in stubs.items()]
+    withheld = [t for t in result.tests if not t.passed and not is_shown(t, after_due_date=after_due_date)]
+    if withheld:
+        out += ["", f"### Other tests not passed ({len(withheld)})", ""]
+        out += [f"- {inline(t.part)}: {fmt_points(t.score)} / {fmt_points(t.max_score)} ({inline(t.status)}): "
+                f"{inline(feedback_for(t, after_due_date=after_due_date))}" for t in withheld]
+    return out
 
 
 def _provenance(result: SubmissionResult) -> str:
@@ -88,11 +120,8 @@ def summary(result: SubmissionResult, *, note: str = "") -> str:
 def render(result: SubmissionResult, *, after_due_date: bool = False) -> str:
     """The whole step summary as Markdown text."""
     out = _head(result)
-    failed = [t for tests in by_part(result).values() for t in tests if not t.passed]
-    if failed:
-        out += ["", f"### Tests not passed ({len(failed)})"]
-        for test in failed:
-            out += ["", _failure(test, after_due_date=after_due_date)]
+    if any(not t.passed for t in result.tests):
+        out += _failures(result, after_due_date=after_due_date)
     elif result.tests:
         out += ["", "All tests passed."]
     out += ["", _provenance(result), ""]

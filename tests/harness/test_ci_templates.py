@@ -9,6 +9,7 @@ every package they install.
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from grader.cli import main
 from grader.course.release import build_release, torch_pin
 
 yaml = pytest.importorskip("yaml", reason="PyYAML parses the CI templates: pip install -e '.[test]'")
@@ -130,3 +133,90 @@ def test_staff_workflow_grades_with_the_hidden_suites_and_stays_private(bundle):
     assert checkout["with"]["persist-credentials"] is False
     released = {p.read_text() for p in bundle.rglob("*") if p.is_file()}
     assert text not in released and not any("STUDENT_REPOS_TOKEN" in t for t in released)
+
+
+# The current major version of each action the templates call (GitHub's own actions, 2024-2026).
+CURRENT_MAJOR = {"actions/checkout": 4, "actions/setup-python": 5, "actions/upload-artifact": 4}
+
+
+def workflows(bundle: Path) -> dict[str, dict]:
+    staff = CliRunner().invoke(main, ["staff-workflow", str(bundle.parent / "staff.yml")])
+    assert staff.exit_code == 0, staff.output
+    return {"public": yaml.safe_load((bundle / ".github/workflows/public-tests.yml").read_text()),
+            "staff": yaml.safe_load((bundle.parent / "staff.yml").read_text())}
+
+
+def test_workflows_use_current_actions_and_a_concurrency_group(bundle):
+    for name, workflow in workflows(bundle).items():
+        uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+        assert uses, name
+        for use in uses:
+            action, _, version = use.partition("@")
+            assert action in CURRENT_MAJOR, f"{name}: {use} is not a known action"
+            assert re.fullmatch(r"v\d+", version) and int(version[1:]) >= CURRENT_MAJOR[action], f"{name}: {use}"
+        group = workflow["concurrency"]["group"]
+        assert "${{" in group and isinstance(workflow["concurrency"]["cancel-in-progress"], bool), name
+    gitlab = yaml.safe_load((bundle / ".gitlab-ci.yml").read_text())["public-tests"]
+    assert gitlab["interruptible"] is True and gitlab["resource_group"]
+
+
+def test_staff_workflow_command_leaves_no_placeholder(tmp_path):
+    out = tmp_path / "private" / ".github" / "workflows" / "hidden-grading.yml"
+    result = CliRunner().invoke(main, ["staff-workflow", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert not re.findall(r"@[A-Z_]+@", text)
+    assert f"torch=={torch_pin()}" in text
+    version = yaml.safe_load(text)["jobs"]["grade"]["steps"][2]["with"]["python-version"]
+    assert re.fullmatch(r"3\.\d+", version)
+    again = CliRunner().invoke(main, ["staff-workflow", str(out)])
+    assert again.exit_code != 0 and "exists" in again.output
+    assert CliRunner().invoke(main, ["staff-workflow", str(out), "--force"]).exit_code == 0
+
+
+def readme_commands(readme: str) -> tuple[set[str], set[str]]:
+    """``(programs, imported top-level modules)`` of the README's code blocks."""
+    programs, modules = set(), set()
+    for lang, block in re.findall(r"```(\w*)\n(.*?)```", readme, re.S):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if lang == "python":
+                m = re.match(r"(?:from|import) (\w+)", line)
+                modules |= {m.group(1)} if m else set()
+                continue
+            words = line.split()
+            if words[:2] == ["python", "-m"]:
+                programs.add(words[2])
+            elif words[0] == "python":
+                programs.add(words[1])  # a script of the bundle
+            else:
+                programs.add(words[0])
+    return programs, modules
+
+
+def requirement_names(bundle: Path) -> set[str]:
+    names = set()
+    for path in bundle.glob("requirements*.txt"):
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-"):
+                names.add(re.split(r"[=<>\[ ;]", line, 1)[0].lower())
+    return names
+
+
+# what provides each command or module the README may suggest (the bundle's own files need nothing)
+PROVIDED_BY = {"pytest": "pytest", "pip": "pip", "venv": "venv", "jupyter": "jupyterlab",
+               "tensorboard": "tensorboard", "torch": "torch", "numpy": "numpy", "tqdm": "tqdm",
+               "matplotlib": "matplotlib"}
+STDLIB_OR_BUNDLE = {"pip", "venv", "source", "ci/summary.py", "assignment", "os", "math", "json", "random"}
+
+
+def test_everything_the_bundle_readme_suggests_is_in_its_requirements(bundle):
+    programs, modules = readme_commands((bundle / "README.md").read_text())
+    assert {"pytest", "jupyter", "tensorboard", "ci/summary.py"} <= programs, programs
+    assert {"torch", "assignment"} <= modules, modules
+    needed = {PROVIDED_BY.get(name, name) for name in programs | modules} - STDLIB_OR_BUNDLE
+    missing = sorted(needed - requirement_names(bundle))
+    assert not missing, f"the README suggests {missing} but no requirements file installs it"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -278,3 +279,59 @@ def test_compare_command_runs_on_a_tiny_budget(tmp_path):
     text = (tmp_path / "compare.md").read_text()
     assert "| rnn | none |" in text and "| lstm | at 1 |" in text and "**beam" in text
     assert (tmp_path / "explosion.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def clipped_steps(run_dir: Path) -> tuple[int, int, int]:
+    """``(steps, steps whose norm is above the threshold, steps whose norm clipping lowered)``."""
+    rows = {}
+    for row in read_rows(run_dir / "scalars.csv"):
+        rows.setdefault(row["tag"], {})[int(row["step"])] = float(row["value"])
+    norms, clipped = rows["grad/norm"], rows["grad/clipped_norm"]
+    threshold = TrainConfig().max_norm
+    return (len(norms), sum(v > threshold for v in norms.values()),
+            sum(clipped[s] < v - 1e-9 for s, v in norms.items()))
+
+
+@pytest.mark.slow
+def test_the_default_run_clips_and_its_report_shows_it(tmp_path):
+    """The default configuration (only the budget cut to its first 24 steps): the threshold clips
+    some steps, not all, and the report's norm panel counts them."""
+    from grader.lab.report import build_figure, figure_texts, run_title
+
+    pytest.importorskip("matplotlib")
+    config, checkpoint = plan_run(run_dir=tmp_path, options={"max_steps": 24, "eval_every": 24, "monitor_every": 12},
+                                  resume=True)
+    assert (config.emb, config.latent, config.batch_size, config.max_norm) == (
+        TrainConfig().emb, TrainConfig().latent, TrainConfig().batch_size, TrainConfig().max_norm)
+    run_training(config=config, run_dir=tmp_path, checkpoint=checkpoint, progress=False, tensorboard=False,
+                 echo=lambda line: None)
+    steps, above, lowered = clipped_steps(tmp_path)
+    assert steps == 24 and 0 < above < steps and lowered == above, (steps, above, lowered)
+    texts = figure_texts(build_figure(directory=tmp_path, title=run_title(config, "solution"),
+                                      max_norm=config.max_norm))
+    assert f"clipped steps: {above} of {steps} ({100 * above / steps:.0f}%)" in texts
+
+
+# Abbreviation-like tokens, found without the report's glossary: key=value keys, acronyms, the
+# one-letter names that start a legend entry, dotted abbreviations ("sat."), and a few usual ones.
+_ABBREVIATIONS = (r"\b([A-Za-z]+)=", r"\b([A-Z]{2,})\b", r"^([a-z]):", r"\b([a-z]{1,4})\.(?=[\s,)]|$)",
+                  r"\b(std|lr|avg|bpc|sat|var)\b")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_every_abbreviation_in_the_report_is_defined(tmp_path, cell):
+    from grader.lab.report import build_figure, figure_texts, run_title
+
+    pytest.importorskip("matplotlib")
+    train(tmp_path, cell=cell, max_steps=4, eval_every=4, monitor_every=2)
+    config = TrainConfig(**{**TINY, "cell": cell})
+    impl = load_impl(spec="solution")
+    lm = impl.model.CharLM(len(impl.data.id2lettre), emb_dim=4, latent=6, cell=cell)
+    gates = impl.training.gate_values(lm, torch.randint(2, 20, (5, 3)))
+    texts = figure_texts(build_figure(directory=tmp_path, title=run_title(config, "solution"),
+                                      max_norm=config.max_norm, gates=gates))
+    footer = texts[-1]
+    found = {m for text in texts[:-1] for pattern in _ABBREVIATIONS for m in re.findall(pattern, text, re.M)}
+    assert {"E", "H", "B", "clip", cell.upper()} <= found, found  # the detector sees the title's
+    undefined = sorted(tok for tok in found if f"{tok}: " not in footer)
+    assert not undefined, f"abbreviations not defined in the footer {footer!r}: {undefined}"

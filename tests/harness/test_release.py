@@ -22,7 +22,7 @@ from grader.course.stubgen import collect_regions
 
 REPO = Path(__file__).resolve().parents[2]
 MIN_LINE = 20  # shorter lines ("break", "loss.backward()") are common to any PyTorch code
-TEMPLATED = {"README.md", "requirements.txt", "pyproject.toml", ".gitignore", "tme5.ipynb", "ci/summary.py",
+TEMPLATED = {"README.md", "requirements.txt", "requirements-lab.txt", "pyproject.toml", ".gitignore", "tme5.ipynb", "ci/summary.py",
              ".github/workflows/public-tests.yml", ".gitlab-ci.yml"}
 
 

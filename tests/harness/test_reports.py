@@ -11,6 +11,8 @@ import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grader import reports
 from grader.classroom import report as classreport
@@ -205,9 +207,9 @@ def test_html_escapes_everything_student_controlled():
     assert "&lt;/pre&gt;" in page and "\x1b" not in page and "\x00" not in page
     assert html.esc(EVIL_ID) in page  # student id escaped in title and footer
     assert page.count("<details") == len(partial().parts())
-    assert "Content-Security-Policy" in page and not re.search(r"(src|href)=\"(?!data:)", page)
+    assert "Content-Security-Policy" in page and not re.search(r"(src|href)=\"(?!data:|#)", page)
     assert "SECRET-HIDDEN-INPUT" not in page and UNICODE in page
-    assert 'class="bar"' in page and "<details open>" in page
+    assert 'class="bar"' in page and page.count('<section class="cause"') == 4  # loss, rnn, beam, nucleus
 
 
 def test_html_infra_and_public():
@@ -342,11 +344,12 @@ def test_class_report(tmp_path):
     rows = list(csv.reader(io.StringIO(rep.gradebook.read_text("utf-8"))))
     assert len(rows) == 1 + len(results) and rows[0][:3] == ["student", "submission_hash", "status"]
     assert "'" + EVIL_ID in [r[0] for r in rows]
-    # histogram PNG (matplotlib is installed here) embedded in the summary page
-    assert rep.histogram_png is not None
-    assert rep.histogram_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plots (matplotlib is installed here) embedded in the summary page; the one script is ours
+    assert rep.plots_png is not None
+    assert rep.plots_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = rep.summary_html.read_text("utf-8")
-    assert 'src="data:image/png;base64,' in page and "<script" not in page.lower()
+    assert 'src="data:image/png;base64,' in page and page.lower().count("<script") == 1
+    assert SCRIPT not in page and html.esc(SCRIPT) not in page  # feedback bodies are not on the TA page
     # pass rates, computed independently over graded results only
     summary = json.loads(rep.summary_json.read_text("utf-8"))
     expected: dict[str, list[int]] = {}
@@ -362,9 +365,20 @@ def test_class_report(tmp_path):
     assert summary["not_graded"] == [{"student": "zoe", "status": "infra_error",
                                       "message": "worker could not start: EAGAIN"}]
     assert sum(h["count"] for h in summary["histogram"]) == 5
-    # numbers stripped: the two shape messages are one failure message
-    failures = {f["message"]: f["count"] for f in summary["common_failures"]}
-    assert failures["expected shape (#, #) but got (#, #)"] == 2
+    # per-part scores: the mean of each part over the graded results, computed here
+    for part in summary["parts"]:
+        scores = [r.parts()[part["part"]][0] for r in results if r.status == "graded"]
+        assert part["mean"] == pytest.approx(sum(scores) / len(scores), abs=0.01)
+        assert sum(h["count"] for h in part["histogram"]) == 5
+    # failures by function at fault, with their students; messages as written (numbers kept)
+    faults = {(f["function"], f["kind"]): f for f in summary["failures"]}
+    data = faults[("(data part)", "wrong result")]
+    assert set(data["students"]) == {"carol", "../../etc/dave"}
+    assert {m["message"] for m in data["messages"]} == {"expected shape (7, 3) but got (3, 7)",
+                                                        "expected shape (5, 2) but got (2, 5)"}
+    assert "expected shape (7, 3) but got (3, 7)" in page and "(~#" not in page
+    assert summary["not_attempted"] == []
+    assert "No untouched stub in any graded submission." in page
     # similarity: the renamed copy, not the independent work nor the untouched stubs
     assert [(p.a, p.b) for p in rep.pairs] == [("alice", "carol")]
     # per-student feedback, inside out/feedback/ whatever the student id
@@ -383,8 +397,102 @@ def test_class_report(tmp_path):
 
 
 def test_class_report_without_matplotlib(tmp_path, monkeypatch):
+    classreport.write_class_report(class_results(), tmp_path)
+    assert (tmp_path / "plots.png").is_file()
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     rep = classreport.write_class_report(class_results(), tmp_path)
-    assert rep.histogram_png is None and not (tmp_path / "histogram.png").exists()
+    assert rep.plots_png is None and not (tmp_path / "plots.png").exists()  # no stale plot left
     page = rep.summary_html.read_text("utf-8")
     assert "matplotlib is not installed" in page and "<img" not in page and rep.pairs == []
+    assert page.count('class="spark"') == len(PARTS)  # each part's distribution, drawn in CSS
+    assert "No near-identical pair of submissions." in page
+
+
+# --- causes: each failure said once -----------------------------------------------------------
+
+STUB_FEEDBACK = ('rnn.{cls}.forward: raised: NotImplementedError: Cell.forward: start from initial_state, '
+                 'stack the h\'s (~7 lines)\nIn your code:\n  File "/submission/assignment/rnn.py", line 54, '
+                 'in forward\n    raise NotImplementedError("Cell.forward: ...")')
+CRASH_FEEDBACK = ('loss.masked_cross_entropy: raised: TypeError: unsupported operand\nIn your code:\n'
+                  '  File "/tmp/grade-x1/submission/assignment/loss.py", line 12, in masked_cross_entropy\n'
+                  '    return a + None')
+
+
+def stubbed() -> SubmissionResult:
+    """Six tests lost to one untouched ``Cell.forward``, two to a crash in the loss, one wrong value."""
+    r = full_marks("erin")
+    r.tests = [t for t in r.tests if t.part not in ("rnn", "loss")]
+    r.tests += [Case(f"rnn/test_{i}[{cls}]", f"{cls} check {i}", "rnn", 0, 2, "failed",
+                     feedback=STUB_FEEDBACK.format(cls=cls)) for i in range(2) for cls in ("RNN", "GRU", "LSTM")]
+    r.tests += [Case(f"loss/test_crash{i}", f"loss check {i}", "loss", 0, 3, "failed", feedback=CRASH_FEEDBACK)
+                for i in range(2)]
+    r.tests.append(Case("loss/test_value", "loss value", "loss", 0, 8, "failed",
+                        feedback="masked_cross_entropy(logits (7, 3, 10)): expected 2.5 but got 3.1\nHint: mask"))
+    return r
+
+
+def test_the_same_cause_is_said_once_in_html_and_markdown():
+    r = stubbed()
+    page, md = html.render(r), markdown.render(r)
+    hint = "start from initial_state, stack the h&#x27;s (~7 lines)"
+    assert page.count(hint) == 1 and page.count("<table class=\"stubs\">") == 1
+    assert page.count("−12") == 1  # the stub's row: 6 tests of 2 points
+    assert page.count("TypeError: unsupported operand") == 1  # two tests, one message block
+    assert page.count('<section class="cause"') == 2  # masked_cross_entropy: error; ...: wrong result
+    assert md.count("start from initial\\_state") == 1 and md.count("TypeError: unsupported operand") == 1
+    assert "(~#" not in page and "2.5 but got 3.1" in page
+
+
+def test_tracebacks_show_the_students_files_relative_to_their_package():
+    page, md = html.render(stubbed()), markdown.render(stubbed())
+    for text in (page, md):
+        assert "/submission/" not in text and "/tmp/grade-" not in text
+    assert 'File &quot;assignment/loss.py&quot;, line 12, in masked_cross_entropy' in page
+    assert 'File "assignment/loss.py", line 12, in masked_cross_entropy' in md
+
+
+def test_causes_read_the_function_at_fault():
+    from grader.reports.causes import NOT_IMPLEMENTED, cause_of
+
+    def cause(feedback, status="failed"):
+        return cause_of(Case("data/t", "t", "data", 0, 1, status, feedback=feedback))
+
+    assert cause(STUB_FEEDBACK.format(cls="GRU")) == cause(STUB_FEEDBACK.format(cls="LSTM"))
+    assert cause(STUB_FEEDBACK.format(cls="GRU")).kind == NOT_IMPLEMENTED
+    assert cause(STUB_FEEDBACK.format(cls="GRU")).function == "Cell.forward"
+    public = cause("not implemented yet: Cell.forward: start from initial_state, stack the h's (~7 lines)")
+    assert public == cause(STUB_FEEDBACK.format(cls="GRU"))  # grader check --out groups the same way
+    assert (cause(CRASH_FEEDBACK).function, cause(CRASH_FEEDBACK).kind) == ("masked_cross_entropy", "error")
+    assert cause("GRU.forward(x (6, 2, 3)): values differ").function == "GRU.forward"
+    assert cause("len(TextDataset(text, {})): expected 3 but got 4").function == "TextDataset.__len__"
+    assert cause("expected shape (7, 3) but got (3, 7)").function == "(data part)"
+    assert cause("generate: did not finish within 30 s", "timeout").kind == "timeout"
+    assert cause_of(Case("data/t", "t", "data", 1, 1, "passed")) is None
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text(max_size=300), st.sampled_from(["failed", "error", "timeout"]))
+def test_causes_and_pages_take_any_feedback(feedback, status):
+    from grader.reports.causes import cause_of
+
+    test = Case("rnn/t", "t", "rnn", 0, 2, status, feedback=feedback)
+    cause = cause_of(test)
+    assert cause is not None and len(cause.function) <= 90 and "\n" not in cause.function
+    r = full_marks("x")
+    r.tests.append(test)
+    page = html.render(r)
+    assert "<script" not in page.lower() and page.count("<section") <= 1
+    markdown.render(r)
+
+
+def test_summary_script_is_the_only_one_the_page_allows(tmp_path):
+    import base64
+    import hashlib
+
+    rep = classreport.write_class_report(class_results(), tmp_path)
+    page = rep.summary_html.read_text("utf-8")
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp and "unsafe-inline'" not in csp.split("script-src")[1]
+    assert html.esc(EVIL_ID) in page and EVIL_ID not in page

@@ -17,7 +17,10 @@ def codes(s: str) -> list[int]:
 
 
 def test_dataset_len_counts_sentences(data):
-    """TextDataset: len is the number of sentences"""
+    """TextDataset: len is the number of sentences
+
+    Hint: one sample per kept sentence: len(self.sentences), not the number of characters
+    """
     for kwargs, expected in [({}, 4), ({"maxsent": 2}, 2), ({"maxsent": 10}, 4)]:
         ds = data.TextDataset(TEXT, **kwargs)
         got = len(ds)
@@ -26,7 +29,10 @@ def test_dataset_len_counts_sentences(data):
 
 
 def test_dataset_item_is_codes_then_one_eos(data):
-    """TextDataset: item i is the sentence's ids followed by EOS_IX, once"""
+    """TextDataset: item i is the sentence's ids followed by EOS_IX, once
+
+    Hint: encode the sentence with string2code, then append EOS_IX once (the collate function adds none)
+    """
     ds = data.TextDataset(TEXT, maxlen=6)
     for i, sentence in enumerate(["Hello ", "How ar", "Fine!", "The en"]):
         item = ds[i]
@@ -36,7 +42,10 @@ def test_dataset_item_is_codes_then_one_eos(data):
 
 
 def test_collate_pads_time_major(data):
-    """pad_collate_fn: (T, B) long, column b is sample b then PAD"""
+    """pad_collate_fn: (T, B) long, column b is sample b then PAD
+
+    Hint: allocate torch.full((T, B), PAD_IX, dtype=torch.long) with T the longest sample, then copy sample b into column b
+    """
     samples = [torch.tensor([5, 6, 1]), torch.tensor([7, 1]), torch.tensor([8, 9, 10, 11, 1])]
     batch = data.pad_collate_fn(samples)
     check_tensor(batch, "pad_collate_fn(3 samples of lengths 3, 2, 5)", shape=(5, 3), dtype=torch.long)
@@ -45,7 +54,10 @@ def test_collate_pads_time_major(data):
 
 
 def test_collate_edge_cases(data):
-    """pad_collate_fn: one sample, an empty sample, an empty list"""
+    """pad_collate_fn: one sample, an empty sample, an empty list
+
+    Hint: an empty sample is a column of PAD only; an empty list has no batch: raise ValueError
+    """
     one = data.pad_collate_fn([torch.tensor([4, 1])])
     check_tensor(one, "pad_collate_fn([one sample of length 2])", shape=(2, 1), dtype=torch.long)
     assert one[:, 0].tolist() == [4, 1], f"expected [[4], [1]] but got {one.tolist()}"
@@ -57,7 +69,10 @@ def test_collate_edge_cases(data):
 
 
 def test_dataloader_batches(data):
-    """DataLoader(TextDataset, collate_fn=pad_collate_fn) gives (T, B) batches with one EOS per column"""
+    """DataLoader(TextDataset, collate_fn=pad_collate_fn) gives (T, B) batches with one EOS per column
+
+    Hint: the DataLoader hands pad_collate_fn a list of dataset items: each already ends with EOS_IX
+    """
     ds = data.TextDataset(TEXT)
     loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=data.pad_collate_fn)
     batch = next(iter(loader))

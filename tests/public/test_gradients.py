@@ -17,14 +17,20 @@ def params_with_grads(*grads):
 
 
 def test_grad_norm_by_hand(gradients):
-    """grad_norm: sqrt of the sum of squares over all .grad; no .grad is skipped"""
+    """grad_norm: sqrt of the sum of squares over all .grad; no .grad is skipped
+
+    Hint: sqrt of the sum of p.grad.pow(2).sum() over every parameter; skip those whose .grad is None
+    """
     params = params_with_grads(torch.tensor([3.0, 0.0]), torch.tensor([[0.0], [4.0]]))
     params.append(torch.nn.Parameter(torch.ones(3)))  # no gradient
     check_float(gradients.grad_norm(params), 5.0, "grad_norm of grads [3, 0], [[0], [4]] and one without .grad")
 
 
 def test_clip_grad_norm_by_hand(gradients):
-    """clip_grad_norm: returns the norm before, scales by max_norm / (norm + 1e-6) when above"""
+    """clip_grad_norm: returns the norm before, scales by max_norm / (norm + 1e-6) when above
+
+    Hint: compute the norm once (parameters may be a generator: make a list), multiply every .grad in place by max_norm / (norm + 1e-6) when norm > max_norm
+    """
     params = params_with_grads(torch.tensor([3.0]), torch.tensor([4.0]))
     check_float(gradients.clip_grad_norm(params, 1.0), 5.0, "the norm returned (before clipping)")
     scale = 1.0 / (5.0 + 1e-6)
@@ -35,7 +41,10 @@ def test_clip_grad_norm_by_hand(gradients):
 
 
 def test_clip_grad_norm_like_pytorch(gradients):
-    """clip_grad_norm: same norm and gradients as torch.nn.utils.clip_grad_norm_"""
+    """clip_grad_norm: same norm and gradients as torch.nn.utils.clip_grad_norm_
+
+    Hint: return the norm before clipping; scale in place (p.grad.mul_), never replace p.grad
+    """
     grads = [torch.randn(4, 3) * 5, torch.randn(7), torch.randn(2, 2, 2)]
     mine, ref = params_with_grads(*grads), params_with_grads(*grads)
     norm = gradients.clip_grad_norm(iter(mine), 2.0)  # a generator, as model.parameters() is
@@ -46,7 +55,10 @@ def test_clip_grad_norm_like_pytorch(gradients):
 
 
 def test_matrix_power_eig(gradients):
-    """matrix_power_eig: U diag(λ^N) Uᵀ equals A^N"""
+    """matrix_power_eig: U diag(λ^N) Uᵀ equals A^N
+
+    Hint: torch.linalg.eigh(A) gives λ and U for a symmetric A; A^N = U diag(λ^N) Uᵀ
+    """
     M = torch.randn(4, 4, dtype=torch.double)
     A = (M + M.T) / 2
     for N in (0, 1, 3):
@@ -56,7 +68,10 @@ def test_matrix_power_eig(gradients):
 
 
 def test_gradient_norms_through_time_by_hand(gradients):
-    """gradient_norms_through_time: ‖A^k g‖ for k = 0..N grows or vanishes with ρ(A)"""
+    """gradient_norms_through_time: ‖A^k g‖ for k = 0..N grows or vanishes with ρ(A)
+
+    Hint: apply A to the previous vector at each step (g, A g, A(A g), ...) and record the norm of each, k = 0 included
+    """
     A = torch.tensor([[2.0, 0.0], [0.0, 0.5]], dtype=torch.double)
     g = torch.tensor([1.0, 1.0], dtype=torch.double)
     got = gradients.gradient_norms_through_time(A, g, 4)

@@ -18,7 +18,10 @@ def padded_target(lengths: list[int], V: int) -> torch.Tensor:
 
 
 def test_uniform_logits_give_log_v(loss):
-    """masked_cross_entropy: equal logits give log V, whatever the PAD positions hold"""
+    """masked_cross_entropy: equal logits give log V, whatever the PAD positions hold
+
+    Hint: average over the positions where target != pad_ix only: the PAD positions' logits must not count
+    """
     V = 4
     target = padded_target([3, 1, 2], V)
     logits = torch.zeros(3, 3, V)
@@ -29,7 +32,10 @@ def test_uniform_logits_give_log_v(loss):
 
 
 def test_matches_cross_entropy_with_ignore_index(loss):
-    """masked_cross_entropy: the mean over real positions (unequal lengths, T != B)"""
+    """masked_cross_entropy: the mean over real positions (unequal lengths, T != B)
+
+    Hint: per-position losses with reduction="none", zero the PAD ones, divide by the number of real positions (not T·B)
+    """
     V = 10
     target = padded_target([7, 2, 4], V)
     logits = torch.randn(7, 3, V)
@@ -38,7 +44,10 @@ def test_matches_cross_entropy_with_ignore_index(loss):
 
 
 def test_pad_ix_argument(loss):
-    """masked_cross_entropy: pad_ix chooses the ignored id"""
+    """masked_cross_entropy: pad_ix chooses the ignored id
+
+    Hint: compare the target with the pad_ix argument, not the constant PAD_IX
+    """
     V = 6
     target = torch.randint(0, V, (5, 4))
     target[3:, 1] = 5
@@ -48,7 +57,10 @@ def test_pad_ix_argument(loss):
 
 
 def test_gradient_is_zero_on_pad_positions(loss):
-    """masked_cross_entropy: backward works, PAD positions get no gradient"""
+    """masked_cross_entropy: backward works, PAD positions get no gradient
+
+    Hint: mask the per-position losses (multiply by the mask) rather than the logits; keep everything a tensor
+    """
     target = padded_target([4, 2], 5)
     logits = torch.randn(4, 2, 5, requires_grad=True)
     loss.masked_cross_entropy(logits, target).backward()
@@ -60,7 +72,10 @@ def test_gradient_is_zero_on_pad_positions(loss):
 
 
 def test_all_pad_gives_zero_with_backward(loss):
-    """masked_cross_entropy: an all-PAD target gives 0 (not NaN) and backward still works"""
+    """masked_cross_entropy: an all-PAD target gives 0 (not NaN) and backward still works
+
+    Hint: with no real position, divide by max(count, 1) (or clamp it): 0 / 0 is NaN
+    """
     logits = torch.randn(3, 2, 5, requires_grad=True)
     got = loss.masked_cross_entropy(logits, torch.zeros(3, 2, dtype=torch.long))
     check_tensor(got, "the loss of an all-PAD target", shape=())
@@ -70,7 +85,10 @@ def test_all_pad_gives_zero_with_backward(loss):
 
 
 def test_large_logits_stay_finite(loss):
-    """masked_cross_entropy: logits of magnitude 1e4 (work in log-space)"""
+    """masked_cross_entropy: logits of magnitude 1e4 (work in log-space)
+
+    Hint: use log_softmax or F.cross_entropy, never log(softmax(x)): softmax underflows to 0 at 1e4
+    """
     logits = torch.tensor([[[1e4, -1e4, 0.0]], [[0.0, 1e4, 0.0]]])  # (T=2, B=1, V=3)
     target = torch.tensor([[2], [1]])
     got = loss.masked_cross_entropy(logits, target)

@@ -8,8 +8,11 @@ from public_checks import check_close, check_tensor
 V, E, H, T, B = 9, 3, 4, 5, 2
 
 
-def test_forward_by_hand_with_the_rnn_cell(model):
-    """CharLM.forward: logits = W_d tanh(W [h, emb(x)]) at each step"""
+def test_forward_by_hand_with_the_elman_cell(model):
+    """CharLM.forward: logits = W_d tanh(W [h, emb(x)]) at each step
+
+    Hint: embed the (T, B) ids into (T, B, E), run the cell on them, decode its (T, B, H) states into (T, B, V) logits
+    """
     lm = model.CharLM(V, E, H, cell="rnn")
     x = torch.randint(1, V, (T, B))
     x[3:, 1] = 0  # padding
@@ -22,9 +25,12 @@ def test_forward_by_hand_with_the_rnn_cell(model):
     check_close(got, torch.stack(logits), "the logits of the 'rnn' CharLM")
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"], ids=["elman", "gru", "lstm"])  # -k rnn: test_rnn.py only
 def test_step_repeated_equals_forward(model, cell):
-    """CharLM.step from initial_state, T times, gives forward's logits"""
+    """CharLM.step from initial_state, T times, gives forward's logits
+
+    Hint: step embeds (B,) ids, calls the cell's one_step with the state, and decodes the new h
+    """
     lm = model.CharLM(V, E, H, cell=cell)
     x = torch.randint(1, V, (T, B))
     full = lm(x)
@@ -39,7 +45,10 @@ def test_step_repeated_equals_forward(model, cell):
 
 
 def test_forward_backward_reaches_embeddings(model):
-    """CharLM: the loss gradient reaches the embedding (not the PAD row) and the cell"""
+    """CharLM: the loss gradient reaches the embedding (not the PAD row) and the cell
+
+    Hint: use nn.Embedding(V, E, padding_idx=PAD_IX) and the cell's own parameters: no .detach(), no torch.no_grad()
+    """
     lm = model.CharLM(V, E, H, cell="lstm")
     x = torch.tensor([[2, 3], [4, 0], [5, 0]])
     lm(x).sum().backward()

@@ -26,7 +26,10 @@ def gru_step(cell, x, h):
 
 
 def test_rnn_one_step_by_hand(rnn):
-    """RNN.one_step: h' = tanh(W [h, x] + b), h first"""
+    """RNN.one_step: h' = tanh(W [h, x] + b), h first
+
+    Hint: concatenate [h, x] in that order (h first) along the last dimension, apply the linear layer W, then tanh
+    """
     cell = rnn.RNN(1, 1, 2)
     with torch.no_grad():
         cell.W.weight.copy_(torch.tensor([[0.5, 2.0]]))  # 0.5 for h, 2.0 for x
@@ -38,7 +41,10 @@ def test_rnn_one_step_by_hand(rnn):
 
 
 def test_rnn_forward_returns_h1_to_hT(rnn):
-    """RNN.forward: h_1 ... h_T from the zero state, each from the previous"""
+    """RNN.forward: h_1 ... h_T from the zero state, each from the previous
+
+    Hint: start from initial_state(B) when state is None, apply one_step at each t, stack the T new states (not h_0)
+    """
     cell = rnn.RNN(1, 1, 2)
     with torch.no_grad():
         cell.W.weight.copy_(torch.tensor([[0.5, 2.0]]))
@@ -52,7 +58,10 @@ def test_rnn_forward_returns_h1_to_hT(rnn):
 
 
 def test_gru_one_step_follows_the_equations(rnn):
-    """GRU.one_step: z weighs the candidate, r acts on h only"""
+    """GRU.one_step: z weighs the candidate, r acts on h only
+
+    Hint: this course's GRU: z and r from [h, x] with sigmoid; h' = (1 - z) * h + z * tanh(W [r * h, x])
+    """
     cell = rnn.GRU(DIM, LATENT, OUT).double()
     x, h = torch.randn(B, DIM, dtype=torch.double), torch.randn(B, LATENT, dtype=torch.double)
     got = cell.one_step(x, h)
@@ -61,7 +70,10 @@ def test_gru_one_step_follows_the_equations(rnn):
 
 
 def test_lstm_one_step_matches_lstm_cell(rnn):
-    """LSTM.one_step: same values as torch.nn.LSTMCell with the same weights"""
+    """LSTM.one_step: same values as torch.nn.LSTMCell with the same weights
+
+    Hint: four gates from [h, x]: i, f, o with sigmoid, the candidate with tanh; C' = f * C + i * candidate, h' = o * tanh(C')
+    """
     cell = rnn.LSTM(DIM, LATENT, OUT).double()
     ref = torch.nn.LSTMCell(DIM, LATENT).double()
     gates = [cell.W_i, cell.W_f, cell.W_c, cell.W_o]  # PyTorch's gate order: i, f, g, o
@@ -80,7 +92,10 @@ def test_lstm_one_step_matches_lstm_cell(rnn):
 
 @pytest.mark.parametrize("name", ["RNN", "GRU", "LSTM"])
 def test_forward_is_one_step_repeated(rnn, name):
-    """forward(x, state): (T, B, latent), equal to one_step applied T times, no state kept"""
+    """forward(x, state): (T, B, latent), equal to one_step applied T times, no state kept
+
+    Hint: forward returns (T, B, latent); keep no state on the module (self.h = ...): start from state or initial_state at each call
+    """
     cell = getattr(rnn, name)(DIM, LATENT, OUT)
     x = torch.randn(T, B, DIM)
     got = cell(x)
@@ -99,8 +114,11 @@ def test_forward_is_one_step_repeated(rnn, name):
 
 
 @pytest.mark.parametrize("name", ["RNN", "GRU", "LSTM"])
-def test_float64_and_gradients(rnn, name):
-    """cells run in float64 from state=None and every parameter gets a gradient"""
+def test_float64_and_backward(rnn, name):
+    """cells run in float64 from state=None and every parameter gets a gradient
+
+    Hint: make initial_state follow the parameters' dtype and device (self.W_d.weight.dtype), and keep the graph: no .detach(), no .data
+    """
     cell = getattr(rnn, name)(DIM, LATENT, OUT).double()
     out = cell.decode(cell(torch.randn(T, B, DIM, dtype=torch.double)))
     check_tensor(out, f"{name}: decode(forward(x)) in float64", shape=(T, B, OUT), dtype=torch.float64)
@@ -110,7 +128,10 @@ def test_float64_and_gradients(rnn, name):
 
 
 def test_decode_any_leading_shape(rnn):
-    """decode: (..., latent) -> (..., output) with W_d"""
+    """decode: (..., latent) -> (..., output) with W_d
+
+    Hint: apply the output layer W_d to the last dimension only: nn.Linear does it for any leading shape
+    """
     cell = rnn.GRU(DIM, LATENT, OUT)
     h = torch.randn(2, 3, LATENT)
     got = cell.decode(h)

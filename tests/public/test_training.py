@@ -24,8 +24,11 @@ def expected_loss_and_grads(lm, batch):
     return float(loss.detach()), [p.grad.clone() for p in ref.parameters()]
 
 
-def test_train_step_loss_norm_and_update(model, training):
-    """train_step: returns (loss, norm) as floats and applies the optimizer to fresh gradients"""
+def test_train_step_returns_floats_and_updates(model, training):
+    """train_step: returns (loss, norm) as floats and applies the optimizer to fresh gradients
+
+    Hint: zero_grad, forward on batch[:-1], masked loss against batch[1:], backward, step; return (loss.item(), norm) as floats
+    """
     lm = model.CharLM(V, 3, 4, cell="gru")
     batch = tiny_batch()
     loss, grads = expected_loss_and_grads(lm, batch)
@@ -40,7 +43,10 @@ def test_train_step_loss_norm_and_update(model, training):
 
 
 def test_train_step_clips_before_the_step(model, training):
-    """train_step with max_norm: the step uses the clipped gradients; norm is the one before"""
+    """train_step with max_norm: the step uses the clipped gradients; norm is the one before
+
+    Hint: clip after backward and before optimizer.step(); return the norm before clipping
+    """
     lm = model.CharLM(V, 3, 4, cell="lstm")
     batch = tiny_batch()
     _, grads = expected_loss_and_grads(lm, batch)
