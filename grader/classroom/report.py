@@ -334,7 +334,7 @@ def _faults(faults: list[dict], *, stubs: bool) -> str:
 def _pairs(summary: dict) -> str:
     pairs = summary["similar_pairs"]
     if not pairs:
-        return _none("No near-identical pair of submissions: no two share a module or a function.")
+        return _none("No near-identical pair of submissions. (No two share a module or a function.)")
     rows = "".join(
         f"<tr><td>{html.esc(p['a'])}</td><td>{html.esc(p['b'])}</td><td class=num>{p['score']:.2f}</td>"
         f"<td>{html.esc(', '.join('whole package' if u['unit'] == '*' else u['unit'] for u in p['units'][:6]))}</td>"
