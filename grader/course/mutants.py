@@ -272,19 +272,21 @@ def write_submission(mutant: Mutant, solution_dir: Path, dest: Path) -> Path:
     return dest
 
 
-# The parts whose tests a mutant of a module meets first: only an order (a mutant that survives
-# them is graded on every other test too), so a module missing here is merely graded in one stage.
+# The parts whose tests a mutant of a region meets first (the longest matching prefix of the
+# region): only an order, for speed (a mutant that survives them is graded on every other test
+# too), so a region matching nothing is merely graded in one stage.
 FIRST_PARTS = {"data": ("data",), "loss": ("loss",), "rnn": ("rnn",), "model": ("model",),
-               "gradients": ("gradients",), "training": ("training",),
-               "generation": ("generation", "beam", "nucleus")}
+               "gradients": ("gradients",), "training": ("training",), "generation": ("generation",),
+               "generation.nucleus_probs": ("nucleus",), "generation.beam_candidates": ("beam",),
+               "generation.generate_beam": ("beam",)}
 
 
-def _stages(module: str) -> list[str | None]:
-    """pytest ``-k`` expressions: the module's own parts' test files first, then all the others."""
-    parts = FIRST_PARTS.get(module.split(".")[0])
-    if not parts:
+def _stages(region: str) -> list[str | None]:
+    """pytest ``-k`` expressions: the region's own parts' test files first, then all the others."""
+    prefixes = [p for p in FIRST_PARTS if region == p or region.startswith(p + ".")]
+    if not prefixes:
         return [None]
-    own = " or ".join(f"test_{p}" for p in parts)
+    own = " or ".join(f"test_{p}" for p in FIRST_PARTS[max(prefixes, key=len)])
     return [own, f"not ({own})"]
 
 
