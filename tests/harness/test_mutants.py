@@ -84,8 +84,13 @@ def test_operators_on_a_tiny_package(tmp_path):
     assert "return max" not in whole_if.text and whole_if.line == 4
 
 
-def test_reference_mutants_are_many_unique_and_cover_every_operator():
-    mutants = generate(SOLUTION)
+@pytest.fixture(scope="module")
+def reference_mutants():
+    return generate(SOLUTION)
+
+
+def test_reference_mutants_are_many_unique_and_cover_every_operator(reference_mutants):
+    mutants = reference_mutants
     ids = [m.id for m in mutants]
     assert len(ids) == len(set(ids))
     assert len({m.text for m in mutants}) == len(mutants)  # no two mutants are the same program
@@ -95,10 +100,10 @@ def test_reference_mutants_are_many_unique_and_cover_every_operator():
         assert m.text != m.original
 
 
-def test_equivalent_list_names_current_mutants_with_a_reason():
+def test_equivalent_list_names_current_mutants_with_a_reason(reference_mutants):
     equivalents = load_equivalents()
     assert equivalents, f"{EQUIVALENTS} is empty"
-    ids = {m.id for m in generate(SOLUTION)}
+    ids = {m.id for m in reference_mutants}
     stale = sorted(set(equivalents) - ids)
     assert not stale, f"listed as equivalent but no longer generated (their region changed; review): {stale}"
     short = [i for i, reason in equivalents.items() if len(reason.split()) < 4 or "\n" in reason]
@@ -111,9 +116,9 @@ def launcher():
         yield launcher
 
 
-def test_a_fixed_sample_is_killed_by_the_real_grader(launcher):
+def test_a_fixed_sample_is_killed_by_the_real_grader(launcher, reference_mutants):
     """One mutant per operator (the lowest hash of its id), none of them listed as equivalent."""
-    chosen = sample(generate(SOLUTION), exclude=set(load_equivalents()))
+    chosen = sample(reference_mutants, exclude=set(load_equivalents()))
     assert [m.operator for m in chosen] == list(OPERATORS)
     outcomes = grade_mutants(chosen, solution_dir=SOLUTION, launcher=launcher)
     survivors = [(o.id, o.status, o.diff) for o in outcomes if o.status != "killed"]
@@ -121,12 +126,12 @@ def test_a_fixed_sample_is_killed_by_the_real_grader(launcher):
     assert all(o.lost and o.failed and o.score < 100 for o in outcomes)
 
 
-def test_a_listed_equivalent_mutant_survives_and_is_reported_as_equivalent(launcher, tmp_path):
+def test_a_listed_equivalent_mutant_survives_and_is_reported_as_equivalent(launcher, reference_mutants, tmp_path):
     # The dtype of torch.tensor([EOS_IX]) is int64 without dtype=: no test can tell.
     mid = "data.TextDataset.__getitem__/keyword/0"
     equivalents = load_equivalents()
     assert mid in equivalents
-    mutant = next(m for m in generate(SOLUTION) if m.id == mid)
+    mutant = next(m for m in reference_mutants if m.id == mid)
     [outcome] = grade_mutants([mutant], solution_dir=SOLUTION, launcher=launcher, equivalents=equivalents)
     assert outcome.status == "equivalent" and outcome.score == 100 and not outcome.lost, outcome
     # The same mutant, not listed, is a survivor: reported with its diff.

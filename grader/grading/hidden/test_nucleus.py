@@ -27,7 +27,7 @@ def test_top_probability_above_alpha(student):
     _check(student, logits, 0.5, "nucleus_probs(log [.1, .7, .15, .05], alpha=0.5)")
 
 
-@points(2)
+@points(1)  # was 2: one point went to test_exact_boundaries (mutation testing)
 def test_crossing_symbol_kept(student):
     """The symbol that crosses alpha is kept; the order of the logits does not matter."""
     probs = torch.tensor([0.2, 0.1, 0.4, 0.3], dtype=torch.float64)  # sorted: .4 .3 .2 .1
@@ -84,3 +84,13 @@ def _check_temperature_then_nucleus(student) -> None:
         fail("generate(sample=True, temperature=0.5, nucleus=0.6) drew ids outside the nucleus of "
              "softmax(logits / temperature): " + str(sorted({tuple(v) if isinstance(v, list) else v for v in values}))[:200],
              "divide the logits by the temperature, then apply nucleus_probs")
+
+
+@points(1)
+def test_exact_boundaries(student):
+    """A symbol whose mass before it is exactly alpha is dropped; alpha = 0 keeps the argmax alone."""
+    # Dyadic probabilities: their softmax (float32) and every partial sum are exact, in any order.
+    logits = torch.tensor([0.125, 0.5, 0.125, 0.25]).log()  # sorted: .5 .25 .125 .125
+    for alpha, kept in ((0.75, "the first two"), (0.5, "the first one"), (0.0, "the argmax")):
+        _check(student, logits, alpha, f"nucleus_probs(log [.125, .5, .125, .25], alpha={alpha}) "
+               f"(sorted masses before each symbol: 0, .5, .75, .875; expected: {kept} kept)")
