@@ -394,11 +394,13 @@ def _pct(x: float | None) -> str:
 
 
 def run(*, solution_dir: Path, out: Path, only: tuple[str, ...] = (), limit: int | None = None,
-        isolation: str = "auto", call_timeout: float = 10.0, budget: float = 120.0,
+        again: Path | None = None, isolation: str = "auto", call_timeout: float = 10.0, budget: float = 120.0,
         echo: Callable[[str], None] = print) -> dict:
     """Generate, grade (one warm launcher) and report; returns the summary.
 
     ``only``: keep the mutants whose id contains one of these strings; ``limit``: the first N.
+    ``again``: a previous ``mutants.json``: its killed mutants are kept as they are (their time
+    counts) and only the others are graded again, with the current suites and equivalent list.
     ``call_timeout``: a mutant that loops forever costs this per call (the reference's calls take
     milliseconds).
     """
@@ -408,6 +410,14 @@ def run(*, solution_dir: Path, out: Path, only: tuple[str, ...] = (), limit: int
     if only:
         mutants = [m for m in mutants if any(s in m.id for s in only)]
     mutants = mutants[:limit] if limit is not None else mutants
+    kept, previous_seconds = [], 0.0
+    if again is not None:
+        before = json.loads(Path(again).read_text(encoding="utf-8"))
+        ids = {m.id for m in mutants}
+        kept = [Outcome(**o) for o in before["mutants"] if o["status"] == "killed" and o["id"] in ids]
+        previous_seconds = before["summary"]["seconds"]
+        done = {o.id for o in kept}
+        mutants = [m for m in mutants if m.id not in done]
     equivalents = load_equivalents()
     started = time.monotonic()
 
@@ -416,9 +426,12 @@ def run(*, solution_dir: Path, out: Path, only: tuple[str, ...] = (), limit: int
         echo(f"{o.status:>10}  {o.seconds:5.1f}s  {o.id}  {lost}")
 
     with Launcher(warm=True, isolation=isolation, limits=Limits(call_timeout=call_timeout)) as launcher:
-        outcomes = grade_mutants(mutants, solution_dir=solution_dir, launcher=launcher, equivalents=equivalents,
-                                 budget=budget, progress=show)
-    summary = summarize(outcomes, time.monotonic() - started, equivalents if not (only or limit) else {})
+        graded = grade_mutants(mutants, solution_dir=solution_dir, launcher=launcher, equivalents=equivalents,
+                               budget=budget, progress=show)
+    order = {m.id: i for i, m in enumerate(generate(solution_dir))}
+    outcomes = sorted(kept + graded, key=lambda o: order[o.id])
+    partial = bool(only or limit)
+    summary = summarize(outcomes, previous_seconds + time.monotonic() - started, {} if partial else equivalents)
     js, md = write_report(outcomes, summary, Path(out))
     echo(f"{summary['mutants']} mutants: {summary['killed']} killed, {summary['survived']} survived, "
          f"{summary['equivalent']} equivalent, {summary['errors']} errors; kill rate {_pct(summary['kill_rate'])}, "

@@ -7,6 +7,7 @@ The full run over every graded region is ``grader mutants`` (minutes; see README
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,19 @@ def test_a_listed_equivalent_mutant_survives_and_is_reported_as_equivalent(launc
     survivors, _, listed = text.partition("## Equivalent")
     assert f"`{mid}-unlisted`" in survivors and "-        return torch.cat([codes, torch.tensor([EOS_IX], dtype" in survivors
     assert f"`{mid}`" in listed and equivalents[mid] in listed
+
+
+def test_again_keeps_the_killed_mutants_of_a_previous_report(tmp_path):
+    """``grader mutants --again``: a mutant killed before is not graded again (no worker needed)."""
+    from grader.course.mutants import run
+
+    mid = "data.TextDataset.__len__/delete/0"
+    previous = {"summary": {"seconds": 5.0}, "mutants": [{
+        "id": mid, "region": "data.TextDataset.__len__", "operator": "delete", "line": 64, "description": "d",
+        "status": "killed", "score": 99.0, "lost": {"data": 1.0}, "failed": ["data/test_len"], "seconds": 5.0}]}
+    (tmp_path / "before.json").write_text(json.dumps(previous))
+    summary = run(solution_dir=SOLUTION, out=tmp_path / "out", only=("data.TextDataset.__len__/",),
+                  again=tmp_path / "before.json", echo=lambda _: None)
+    assert (summary["mutants"], summary["killed"], summary["seconds"] >= 5.0) == (1, 1, True)
+    report = json.loads((tmp_path / "out" / "mutants.json").read_text())
+    assert report["mutants"][0]["failed"] == ["data/test_len"]
