@@ -34,7 +34,7 @@ def _ids(name: str) -> torch.Tensor:
     return padded_targets(name, [5, 3, 4], V)
 
 
-@points(3)
+@points(2)  # was 3: one point went to test_step_without_state (mutation testing)
 def test_forward(student):
     """CharLM.forward gives logits (T, B, V) for a padded batch."""
     ref, model = _models("model/forward")
@@ -88,3 +88,14 @@ def test_forward_with_state(student):
     state = (randn("model/state/h", 3, H, scale=0.5), randn("model/state/c", 3, H, scale=0.5))
     got = student.run(None, [("model.CharLM.forward", model, x, state)]).value
     assert_tensor(got, ref(x, state), what="CharLM.forward(x, state)", hint="pass the state on to the cell")
+
+
+@points(1)
+def test_step_without_state(student):
+    """CharLM.step(tokens, None) starts from the initial state."""
+    ref, model = _models("model/stepnone")
+    tokens = _ids("model/stepnone/x")[0]
+    expected, _ = ref.step(tokens, ref.initial_state(tokens.shape[0]))
+    logits, _ = _pair(student.call("model.CharLM.step", model, tokens, None), "CharLM.step(tokens, None)")
+    assert_tensor(logits, expected, what="CharLM.step(tokens (3,), None), compared with step from initial_state(3)",
+                  hint="state=None means the initial state")
