@@ -254,7 +254,7 @@ class Outcome:
     line: int
     description: str
     status: str  # "killed" | "survived" | "equivalent" (survived, listed) | "error" (the grader could not run it)
-    score: float
+    score: float  # points of the tests that ran (a stage stops at its first failure), not a grade
     lost: dict[str, float]  # part -> points lost
     failed: list[str]  # the failed tests' names
     seconds: float
