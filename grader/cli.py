@@ -322,6 +322,24 @@ def compare_cmd(impl, corpus, steps, minutes, cells, clip, emb, latent, batch_si
                 minutes=minutes, emb=emb, latent=latent, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
 
 
+# --- mutants: mutation testing of the hidden suites (grader/course/mutants.py) -------------------
+@main.command("mutants")
+@click.option("--out", type=click.Path(file_okay=False, path_type=_Path), default=_Path("grades/mutants"),
+              show_default=True, help="Folder for mutants.md and mutants.json.")
+@click.option("--only", multiple=True, help="Only the mutants whose id contains this (repeatable).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N mutants.")
+@click.option("--again", type=click.Path(exists=True, dir_okay=False, path_type=_Path), default=None,
+              help="A previous mutants.json: keep its killed mutants, grade only the others again.")
+@click.option("--isolation", type=click.Choice(["auto", "namespaces", "process"]), default="auto", show_default=True)
+def mutants_cmd(out, only, limit, again, isolation) -> None:
+    """Grade every mutant of the graded regions of solution/; report survivors with their diffs."""
+    from grader.course.mutants import run
+
+    summary = run(solution_dir=_REPO / "solution", out=out, only=only, limit=limit, again=again, isolation=isolation,
+                  echo=click.echo)
+    raise SystemExit(1 if summary["survived"] or summary["errors"] else 0)
+
+
 # --- release: the student bundle (grader/release.py) ---------------------------------------------
 @main.command("release")
 @click.argument("out", type=click.Path(file_okay=False, path_type=_Path))

@@ -49,8 +49,13 @@ def run_suite(suite: Path, fixtures: dict, *, select: str | None = None, public:
 
 
 def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None = None,
-                     budget: float = 600.0, select: str | None = None) -> SubmissionResult:
-    """Grade the submission at ``source`` (folder or archive) with workers from ``launcher``."""
+                     budget: float = 600.0, select: str | None = None,
+                     extra: tuple[str, ...] = ()) -> SubmissionResult:
+    """Grade the submission at ``source`` (folder or archive) with workers from ``launcher``.
+
+    ``select`` (pytest ``-k``) and ``extra`` (more pytest arguments, such as ``-x``) run part of
+    the suites: for staff tools (``grader.course.mutants``), never for a grade.
+    """
     started = time.monotonic()
     result = SubmissionResult(student=safe_text(student_id or Path(source).name), submission_hash="",
                               grader_version=__version__, torch_version=torch.__version__,
@@ -66,7 +71,7 @@ def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None
             empty.mkdir()
             sub = prepare(empty, workdir / "submission", student=result.student)
             sub = dataclasses.replace(sub, notes=(f"The submission could not be read: {exc}",))
-        _grade_prepared(sub, launcher, result, budget, select)
+        _grade_prepared(sub, launcher, result, budget, select, extra)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.duration = round(time.monotonic() - started, 3)
@@ -74,7 +79,7 @@ def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None
 
 
 def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResult, budget: float,
-                    select: str | None) -> None:
+                    select: str | None, extra: tuple[str, ...]) -> None:
     result.student, result.submission_hash = sub.student, sub.sha256
     notes = list(sub.notes)
     if sub.missing:
@@ -82,7 +87,7 @@ def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResul
     seed_all()
     student = Student(launcher, sub.root, budget=budget)
     try:
-        plugin = run_suite(HIDDEN, {"student": student, "source": sub.files}, select=select)
+        plugin = run_suite(HIDDEN, {"student": student, "source": sub.files}, select=select, extra=extra)
     finally:
         student.close()
         result.memory_peak = student.memory_peak

@@ -520,6 +520,28 @@ GRU.one_step = _gru_one_step
                                               "    keep_sorted[..., 0] = True")),
          ("nucleus",), NUCLEUS, "cumsum < alpha and no alpha >= 1 case: at alpha = 1 a float sum of 1.0 drops symbols",
          fails=("nucleus/test_alpha_one",)),
+    # ---- killed only by the tests that mutation testing added (grader/course/mutants.py) ----------
+    Spec("grad_norm_without_gradients_raises", (Edit("gradients.py", "    if not grads:\n        return 0.0\n", ""),),
+         ("gradients",), ("grad_norm",), "no .grad at all: the sum of nothing is the int 0 and torch.sqrt raises",
+         fails=("gradients/test_grad_norm_without_gradients",)),
+    Spec("clip_without_epsilon", (Edit("gradients.py", "coef = max_norm / (norm + 1e-6)", "coef = max_norm / norm"),),
+         ("gradients",), ("clip_grad_norm",), "scale max_norm / norm, not max_norm / (norm + 1e-6)",
+         fails=("gradients/test_clip_tiny_norms",)),
+    Spec("loss_count_clamped_at_two", (Edit("loss.py", _LOSS_RETURN, "return (losses * mask).sum() / mask.sum().clamp(min=2)"),),
+         ("loss",), LOSS, "the count of real positions clamped at 2: a batch with one real token is halved",
+         fails=("loss/test_one_real_token",)),
+    Spec("charlm_step_none_reads_time_axis", (Edit("model.py", "state = self.initial_state(tokens.shape[0])",
+                                                    "state = self.initial_state(tokens.shape[1])  # as if tokens were (1, B)"),),
+         ("model",), CHARLM, "step(tokens, None) reads the batch size on a time axis that (B,) tokens do not have",
+         fails=("model/test_step_without_state",)),
+    Spec("nucleus_mass_before_at_most_alpha", (Edit("generation.py", "keep_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) < alpha",
+                                                    "keep_sorted = (sorted_probs.cumsum(dim=-1) - sorted_probs) <= alpha"),),
+         ("nucleus",), NUCLEUS, "a symbol whose mass before it is exactly alpha is kept",
+         fails=("nucleus/test_exact_boundaries",)),
+    Spec("beam_nucleus_without_generator", (Edit("generation.py", "u = torch.rand(probs.shape, generator=generator).clamp_min(1e-20)",
+                                                 "u = torch.rand(probs.shape).clamp_min(1e-20)  # the generator is ignored"),),
+         ("beam",), BEAM, "the nucleus candidates of the beam drawn from torch's global generator, not the one given",
+         fails=("beam/test_nucleus_draws",)),
 ]
 
 BUGS: list[Spec] = STUDENT_BUGS + EXTRA + PROPERTIES
@@ -598,6 +620,12 @@ GUARDED_BY: dict[str, str] = {
     "nucleus/test_alpha_one": "nucleus_cumsum_at_alpha_one",
     "nucleus/test_batched": "nucleus_unsorted_scatter",
     "nucleus/test_sampling_stays_in_nucleus": "generate_nucleus_ignored",
+    "gradients/test_grad_norm_without_gradients": "grad_norm_without_gradients_raises",
+    "gradients/test_clip_tiny_norms": "clip_without_epsilon",
+    "loss/test_one_real_token": "loss_count_clamped_at_two",
+    "model/test_step_without_state": "charlm_step_none_reads_time_axis",
+    "nucleus/test_exact_boundaries": "nucleus_mass_before_at_most_alpha",
+    "beam/test_nucleus_draws": "beam_nucleus_without_generator",
 }
 
 

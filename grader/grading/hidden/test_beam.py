@@ -106,7 +106,7 @@ def _beam(student, table, k, start, maxlen, what, *, count: bool = False):
     _check_beam(got, ref.generate_beam(model, k, start, maxlen), what, model, start, maxlen, count=count)
 
 
-@points(2)
+@points(1)  # was 2: one point went to test_nucleus_draws (mutation testing)
 def test_k1_is_greedy(student):
     """With k = 1, beam search gives the greedy sentence.
 
@@ -239,3 +239,56 @@ def _check_nucleus_path(model, ids: list[int], score, alpha: float, maxlen: int,
         logits, state = model.step(torch.tensor([i]), state)
     assert_float(score, total, what=f"{what}: log-probability (the sum of log_softmax of its ids, EOS included)",
                  rtol=1e-6, atol=1e-6)
+
+
+def _flat_nucleus_table() -> torch.Tensor:
+    """Every step after every id: id 10 with p = .5, ids 11-20 with p = .05 each, nothing else (EOS included)."""
+    table = torch.full((1, 97, 97), -1e4, dtype=torch.float64)
+    table[0, :, 10] = 0.5
+    table[0, :, 11:21] = 0.05
+    return torch.where(table > 0, table.log(), table)
+
+
+@points(1)
+def test_nucleus_draws(student):
+    """With nucleus set, each hypothesis's candidates are up to k draws from the nucleus, with the generator given.
+
+    Guards the draws; fails: the global generator instead of the one given (bug beam_nucleus_without_generator).
+    """
+    table = _flat_nucleus_table()  # its nucleus at alpha = 1: the 11 ids of non-zero probability; at .5: id 10
+    what = "generate_beam(model, k={k}, '', {maxlen}, nucleus={alpha}, generator=seed {seed})"
+    # (k, maxlen, seed, alpha)
+    cases = ((3, 1, 0, 1.0), (1, 300, 1, 1.0), (1, 300, 2, 1.0), (1, 300, 3, 1.0), (1, 300, 1, 1.0), (3, 1, 0, 0.5))
+    calls = [{"fn": "generation.generate_beam", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, k, "", maxlen],
+              "kwargs": {"nucleus": alpha, "generator": {"__generator__": seed}}}
+             for i, (k, maxlen, seed, alpha) in enumerate(cases)]
+    values = student.run(None, calls, patch=NUCLEUS).values
+    for (k, maxlen, seed, alpha), got in zip(cases, values):
+        if not isinstance(got, list) or not all(isinstance(h, (list, tuple)) and len(h) == 2 for h in got):
+            fail(f"{what.format(k=k, maxlen=maxlen, seed=seed, alpha=alpha)}: expected a list of (ids, log-probability) "
+                 f"pairs but got {got!r:.200}.")
+    first = values[0]
+    if len(first) != 3 or len({tuple(ids) for ids, _ in first}) != 3:
+        fail(f"{what.format(k=3, maxlen=1, seed=0, alpha=1.0)}: expected 3 hypotheses of one id each, all different "
+             f"(the first step draws 3 of the nucleus's 11 ids) but got {[list(ids) for ids, _ in first]!r:.200}.",
+             "draw k candidates per hypothesis, however many hypotheses are alive")
+    if [list(ids) for ids, _ in values[5]] != [[10]]:
+        fail(f"{what.format(k=3, maxlen=1, seed=0, alpha=0.5)}: the nucleus holds id 10 alone, so the only hypothesis "
+             f"is [10], but got {[list(ids) for ids, _ in values[5]]!r:.200}.",
+             "ids outside the nucleus are not candidates, even when fewer than k ids are left")
+    runs = [list(got[0][0]) if len(got) == 1 else None for got in values[1:5]]
+    if any(r is None or len(r) != 300 for r in runs):
+        fail(f"{what.format(k=1, maxlen=300, seed=1, alpha=1.0)}: expected one hypothesis of 300 ids (EOS has "
+             f"probability 0) but got {[len(got) for got in values[1:5]]} hypotheses.")
+    if runs[0] != runs[3]:
+        fail(f"{what.format(k=1, maxlen=300, seed=1, alpha=1.0)}, run twice: different hypotheses; the draws must come "
+             "from the generator given.", "pass generator= to every random call (torch.rand, torch.multinomial)")
+    if len({tuple(r) for r in runs[:3]}) == 1:
+        fail(f"{what.format(k=1, maxlen=300, seed='1, 2, 3', alpha=1.0)}: the same hypothesis for three seeds; the "
+             "draws must come from the generator given.", "pass generator= to every random call (torch.rand, torch.multinomial)")
+    ids = [i for r in runs[:3] for i in r]
+    share = sum(i == 10 for i in ids) / len(ids)
+    if not 0.4 <= share <= 0.6:  # 900 draws of p = .5: outside [.4, .6] has probability < 1e-9
+        fail(f"{what.format(k=1, maxlen=300, seed='1, 2, 3', alpha=1.0)}: id 10 has nucleus probability 0.5 but was "
+             f"drawn {share:.0%} of {len(ids)} times.", "draw the candidates with the nucleus probabilities (for example "
+             "torch.multinomial(probs, k, generator=...), or Gumbel top-k: log p - log(-log u))")

@@ -1,4 +1,4 @@
-"""Hidden tests: gradient norm (2 points), clipping (5), explosion and vanishing (5)."""
+"""Hidden tests: gradient norm (2.5 points), clipping (4.5), explosion and vanishing (5)."""
 from __future__ import annotations
 
 import pytest
@@ -93,7 +93,7 @@ def test_clip_returns_norm_before(student):
                  hint=match_alternative(answer.value, {NORM_AFTER: after}))
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)  # was 2: test_grad_norm_without_gradients and test_clip_tiny_norms have 0.5 each (mutation testing)
 def test_clip_scales_gradients(student):
     """clip_grad_norm scales every gradient in place when the norm exceeds max_norm.
 
@@ -163,3 +163,34 @@ def test_gradient_norms_through_time(student, radius):
         assert_tensor(got, ref.gradient_norms_through_time(A, g, 12),
                       what=f"gradient_norms_through_time({kind} A (4, 4) with spectral radius {radius}, grad (4,), N=12)",
                       hint=match_alternative(got, {TRANSPOSED_A: ref.gradient_norms_through_time(A.T, g, 12)}))
+
+
+@pytest.mark.points(0.5)
+def test_grad_norm_without_gradients(student):
+    """grad_norm is 0.0 when no parameter has a gradient (before the first backward).
+
+    Guards the empty case; fails: a sum over no gradient (bug grad_norm_without_gradients_raises).
+    """
+    spec = [{"data": p["data"], "grad": None} for p in _params("grad/none", 1.0)]
+    got = student.gradients.grad_norm({"__params__": spec})
+    assert_float(got, 0.0, what="grad_norm(parameters) where every .grad is None", rtol=0, atol=0,
+                 hint="the norm of no gradient at all is 0.0")
+
+
+@pytest.mark.points(0.5)
+def test_clip_tiny_norms(student):
+    """On tiny norms: a norm equal to max_norm is left alone; above it, the scale is max_norm / (norm + 1e-6).
+
+    Guards the contract's exact scale; fails: max_norm / norm (bug clip_without_epsilon).
+    """
+    small = 2.0 ** -11  # four entries of 2^-11: the norm is 2^-10 exactly, in float32 and float64 alike
+    for factor, what in ((1, "equal to"), (2, "twice")):
+        spec = [{"data": randn("grad/cliptiny/p0", 4), "grad": torch.full((4,), factor * small, dtype=torch.float64)},
+                {"data": randn("grad/cliptiny/p1", 3), "grad": torch.zeros(3, dtype=torch.float64)}]
+        answer = student.run(None, [("gradients.clip_grad_norm", {"__params__": spec}, 2.0 ** -10)])
+        params = _ref_params(spec)
+        ref.clip_grad_norm(params, 2.0 ** -10)
+        after = answer.after[-1][0]
+        for i, p in enumerate(params):
+            assert_tensor(after["grads"][i], p.grad, what=f"gradient {i} after clip_grad_norm(max_norm=2^-10) on "
+                          f"gradients of a norm {what} max_norm")

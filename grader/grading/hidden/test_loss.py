@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.grading.compare import assert_tensor
+from solution.data import PAD_IX
 from solution.loss import masked_cross_entropy as ref_loss
 
 from grader.grading.hidden.support import match_alternative, padded_targets, points, randn
@@ -68,7 +69,7 @@ def test_T_equals_B(student):
     _check(student, logits, target, "masked_cross_entropy(logits (4, 4, 10), target (4, 4))")
 
 
-@points(3)
+@points(2)  # was 3: one point went to test_one_real_token (mutation testing)
 def test_gradient(student):
     """Gradient of the masked loss with respect to the logits.
 
@@ -131,3 +132,15 @@ def test_float32_scalar(student):
     target = padded_targets("loss/f32", [3, 2])
     logits = randn("loss/f32/logits", 3, 2, 10, dtype=torch.float32)
     _check(student, logits, target, "masked_cross_entropy on float32 logits")
+
+
+@points(1)
+def test_one_real_token(student):
+    """A batch with a single real (non-PAD) target: the loss is that token's cross-entropy.
+
+    Guards the count of real positions at its smallest; fails: a count clamped at 2 (bug loss_count_clamped_at_two).
+    """
+    target = torch.full((4, 3), PAD_IX, dtype=torch.long)
+    target[0, 1] = 5
+    logits = randn("loss/one/logits", 4, 3, 10)
+    _check(student, logits, target, "masked_cross_entropy(logits (4, 3, 10), target (4, 3) with one real id)")

@@ -46,7 +46,7 @@ def _given_state(name: str, cell: str):
     return (h, randn(f"{name}/c", 3, H, scale=0.5)) if cell == "lstm" else h
 
 
-@points(3)
+@points(2)  # was 3: one point went to test_step_without_state (mutation testing)
 def test_forward(student):
     """CharLM.forward gives logits (T, B, V) for a padded batch (with each kind of cell).
 
@@ -138,3 +138,17 @@ def test_forward_with_state(student):
             expected, dropped = ref(x, states[cell]), ref(x)
         assert_tensor(got, expected, what=f"CharLM(cell={cell!r}).forward(x, state)",
                       hint=match_alternative(got, {DROPS_STATE: dropped}))
+
+
+@points(1)
+def test_step_without_state(student):
+    """CharLM.step(tokens, None) starts from the initial state.
+
+    Guards state=None; fails: the batch size read on a time axis (bug charlm_step_none_reads_time_axis).
+    """
+    ref, model = _models("model/stepnone")
+    tokens = _ids("model/stepnone/x")[0]
+    expected, _ = ref.step(tokens, ref.initial_state(tokens.shape[0]))
+    logits, _ = _pair(student.call("model.CharLM.step", model, tokens, None), "CharLM.step(tokens, None)")
+    assert_tensor(logits, expected, what="CharLM.step(tokens (3,), None), compared with step from initial_state(3)",
+                  hint="state=None means the initial state")

@@ -58,7 +58,7 @@ def test_top_probability_above_alpha(student):
     _check(student, logits, 0.5, "nucleus_probs(log [.1, .7, .15, .05], alpha=0.5)")
 
 
-@points(2)
+@points(1)  # was 2: one point went to test_exact_boundaries (mutation testing)
 def test_crossing_symbol_kept(student):
     """The symbol that crosses alpha is kept; the order of the logits does not matter.
 
@@ -135,3 +135,16 @@ def _check_temperature_then_nucleus(student) -> None:
              + ", ".join(sorted({repr(v)[:40] for v in values}))[:200],
              "your draws stay in the nucleus of softmax(logits) without the temperature: divide the logits by the "
              "temperature, then apply nucleus_probs" if untempered else None)
+
+
+@points(1)
+def test_exact_boundaries(student):
+    """A symbol whose mass before it is exactly alpha is dropped; alpha = 0 keeps the argmax alone.
+
+    Guards the strict boundary; fails: mass before <= alpha (bug nucleus_mass_before_at_most_alpha).
+    """
+    # Dyadic probabilities: their softmax (float32) and every partial sum are exact, in any order.
+    logits = torch.tensor([0.125, 0.5, 0.125, 0.25]).log()  # sorted: .5 .25 .125 .125
+    for alpha, kept in ((0.75, "the first two"), (0.5, "the first one"), (0.0, "the argmax")):
+        _check(student, logits, alpha, f"nucleus_probs(log [.125, .5, .125, .25], alpha={alpha}) "
+               f"(sorted masses before each symbol: 0, .5, .75, .875; expected: {kept} kept)")
