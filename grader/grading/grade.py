@@ -6,7 +6,6 @@ through the :class:`grader.grading.proxy.Student` proxy, i.e. through the sandbo
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import io
 import shutil
@@ -23,7 +22,7 @@ from grader.grading.results import SubmissionResult
 from grader.sandbox.launcher import Launcher
 from grader.grading.scoring import ScoringPlugin
 from grader.grading.seeding import SEEDS, seed_all
-from grader.grading.submission import Submission, SubmissionError, prepare
+from grader.grading.submission import Submission, read_submission, write_package
 
 HIDDEN = Path(__file__).with_name("hidden")
 
@@ -52,20 +51,20 @@ def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None
                      budget: float = 600.0, select: str | None = None) -> SubmissionResult:
     """Grade the submission at ``source`` (folder or archive) with workers from ``launcher``."""
     started = time.monotonic()
-    result = SubmissionResult(student=student_id or Path(source).name, submission_hash="", grader_version=__version__,
+    sub = read_submission(Path(source), student=student_id)
+    return grade_package(sub, launcher=launcher, budget=budget, select=select, started=started)
+
+
+def grade_package(sub: Submission, *, launcher: Launcher, budget: float = 600.0, select: str | None = None,
+                  started: float | None = None) -> SubmissionResult:
+    """Grade ``sub`` as :func:`grader.grading.submission.read_submission` read it (its files, not a path)."""
+    started = time.monotonic() if started is None else started
+    result = SubmissionResult(student=sub.student, submission_hash="", grader_version=__version__,
                               torch_version=torch.__version__, isolation=launcher.isolation, seeds=dict(SEEDS),
                               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
-        try:
-            sub = prepare(Path(source), workdir / "submission", student=student_id)
-        except SubmissionError as exc:
-            # Still run every test (on an empty package), so the result lists what was lost.
-            empty = workdir / "empty"
-            empty.mkdir()
-            sub = prepare(empty, workdir / "submission", student=result.student)
-            sub = dataclasses.replace(sub, notes=(f"The submission could not be read: {exc}",))
-        _grade_prepared(sub, launcher, result, budget, select)
+        _grade_prepared(write_package(sub, workdir / "submission"), launcher, result, budget, select)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.duration = round(time.monotonic() - started, 3)
