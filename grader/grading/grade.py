@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from grader import __version__
+from grader.grading import refcache
 from grader.grading.proxy import Student
 from grader.grading.results import SubmissionResult
 from grader.sandbox.launcher import Launcher
@@ -38,8 +39,8 @@ def run_suite(suite: Path, fixtures: dict, *, select: str | None = None, public:
     # no:unraisableexception / no:threadexception: each runs a full gc.collect() per run (0.6 s here)
     args = [str(suite), "--rootdir", str(suite), "-p", "no:cacheprovider", "-p", "no:unraisableexception",
             "-p", "no:threadexception", "-q", "-W", "ignore", *extra]
-    if not public:
-        args += ["-c", str(suite / "pytest.ini"), "--assert=plain", "--import-mode=importlib"]
+    if not public:  # no:logging: its handlers, added and removed around each test, were a tenth of the grading
+        args += ["-c", str(suite / "pytest.ini"), "--assert=plain", "--import-mode=importlib", "-p", "no:logging"]
     if select:
         args += ["-k", select]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -77,6 +78,7 @@ def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResul
     notes = list(sub.notes)
     if sub.missing:
         notes.append("Missing modules: " + ", ".join(f"{m}.py" for m in sub.missing) + " (their tests score 0).")
+    refcache.install()
     seed_all()
     student = Student(launcher, sub.root, budget=budget)
     try:
