@@ -151,9 +151,9 @@ def test_worker_with_another_grader_refuses(cluster, tmp_path, capfd):
         f.write("\n# another version of the hidden suites\n")
     client = distributed.Client(cluster.scheduler_address)
     before = set(client.scheduler_info()["workers"])
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree)}  # and cwd: python -m puts the working folder first
     other = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
-                              "--nthreads", "1", "--no-nanny"], env=env, stdout=subprocess.DEVNULL,
+                              "--nthreads", "1", "--no-nanny"], env=env, cwd=tree, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         client.wait_for_workers(len(before) + 1, timeout=120)
