@@ -113,8 +113,10 @@ def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None =
     settings = Settings(warm=warm, isolation=isolation, budget=budget, call_timeout=call_timeout, retries=retries)
     if todo:
         if executor == "dask":
-            from grader.classroom.cluster import DaskExecutor
-
+            try:
+                from grader.classroom.cluster import DaskExecutor
+            except ImportError as exc:
+                raise RuntimeError(f"--executor dask needs {exc.name}: pip install '.[dask]'") from None
             slots = DaskExecutor(settings=settings, scheduler=scheduler, cluster=cluster, workers=jobs)
         elif executor == "local":
             slots = LocalPool(workers=min(jobs, len(todo)), settings=settings)

@@ -107,7 +107,7 @@ def _grade_on_worker(sub: Submission, expected: str) -> dict:
         return plugin.slot.grade(sub)
 
 
-def open_cluster(name: str, workers: int):
+def open_cluster(name: str):
     """A cluster object of kind ``name`` (:data:`CLUSTERS`), configured from Dask's configuration
     (``~/.config/dask/*.yaml``, ``DASK_CONFIG``, ``DASK_*`` variables), not yet scaled."""
     if name not in CLUSTERS:
@@ -138,7 +138,7 @@ class DaskExecutor:
     def __enter__(self) -> DaskExecutor:
         self._cluster = None
         if self.cluster_name is not None:
-            self._cluster = open_cluster(self.cluster_name, self.workers)
+            self._cluster = open_cluster(self.cluster_name)
             self._cluster.scale(self.workers)
         try:
             self.client = Client(self._cluster if self._cluster is not None else self.scheduler)
