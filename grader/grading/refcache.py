@@ -12,6 +12,8 @@ A call is answered from the cache only when that cannot change what a test sees:
 - a call that moved torch's global random state is never cached (reusing it would leave the
   state where the next test would not find it);
 - the caller gets a deep copy; exceptions are not cached.
+A function belongs in :data:`CACHED` only if no test patches the globals it reads (the training
+tests patch ``solution.training``'s: it is not cached).
 """
 from __future__ import annotations
 
