@@ -66,11 +66,18 @@ def main() -> None:
     parser.add_argument("--skip-dask", action="store_true")
     args = parser.parse_args()
     rows = []
+
+    def row(name, wall, mean):
+        rows.append((name, wall, mean))
+        print(f"{name:<34} {wall:8.1f} {wall / args.class_size:13.2f} {mean:19.2f}", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         klass = make_class(args.class_size, tmp / "class")
+        print(f"== a class of {args.class_size} (wall time includes starting the slots: import torch once each)")
+        print(f"{'executor':<34} {'wall s':>8} {'s/submission':>13} {'graded in (mean s)':>19}", flush=True)
         for jobs in (1, 2):
-            rows.append((f"local pool, {jobs} process(es)", jobs, *timed_class(klass, tmp / f"local{jobs}", jobs=jobs)))
+            row(f"local pool, {jobs} process(es)", *timed_class(klass, tmp / f"local{jobs}", jobs=jobs))
         overhead = None
         if not args.skip_dask:
             from distributed import LocalCluster
@@ -78,18 +85,13 @@ def main() -> None:
             for workers in (1, 2):
                 with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-                    rows.append((f"Dask LocalCluster, {workers} worker(s)", workers,
-                                 *timed_class(klass, tmp / f"dask{workers}", executor="dask",
-                                              scheduler=cluster.scheduler_address)))
+                    row(f"Dask LocalCluster, {workers} worker(s)",
+                        *timed_class(klass, tmp / f"dask{workers}", executor="dask", scheduler=cluster.scheduler_address))
                     if workers == 2:
                         overhead = task_overhead(cluster.scheduler_address, klass)
-        print(f"== a class of {args.class_size} (wall time includes starting the slots: import torch once each)")
-        print(f"{'executor':<34} {'wall s':>8} {'s/submission':>13} {'graded in (mean s)':>19}")
-        for name, _n, wall, mean in rows:
-            print(f"{name:<34} {wall:8.1f} {wall / args.class_size:13.2f} {mean:19.2f}")
         if overhead is not None:
             print(f"Dask's overhead per task (empty task with a submission's files, 2 workers): {1000 * overhead:.1f} ms")
-        best = min(mean for *_x, mean in rows)
+        best = min(mean for _name, _wall, mean in rows)
         print(f"projection: N slots (processes or Dask workers, one core each) grade n submissions in about "
               f"start + n x {best:.2f} s / N" + (f" + n x {overhead * 1000:.1f} ms scheduling" if overhead else ""))
         for n, workers in ((1000, 8), (1000, 32), (10000, 128)):
