@@ -72,8 +72,17 @@ def stubs(check: bool, solution_dir, assignment_dir) -> None:
 @click.option("--call-timeout", type=float, default=30.0, show_default=True,
               help="Seconds for one call into the student's code before its worker is killed.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="For a class: grading processes on this machine, or the workers of a Dask cluster "
+              "(pip install '.[dask]'; README: More than one machine).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --executor dask: a running scheduler, e.g. tcp://host:8786 (default: Dask's "
+              "configured scheduler-address).")
+@click.option("--cluster", type=click.Choice(["local", "slurm", "pbs", "sge", "lsf"]), default=None,
+              help="With --executor dask: start this cluster from Dask's configuration (~/.config/dask/*.yaml) "
+              "with -j workers.")
 def grade_cmd(submission, out, formats, student, jobs, roster, isolation, require_sandbox, cold, budget,
-              call_timeout, quiet) -> None:
+              call_timeout, quiet, executor, scheduler, cluster) -> None:
     """Grade SUBMISSION, or every submission in a class folder.
 
     SUBMISSION is a folder holding assignment/ (or its modules), a .zip/.tar.gz of one, or a git
@@ -85,9 +94,14 @@ def grade_cmd(submission, out, formats, student, jobs, roster, isolation, requir
 
     isolation = "namespaces" if require_sandbox else isolation
     out = out or _Path("grades") / submission.name
+    if (scheduler or cluster) and executor != "dask":
+        raise click.UsageError("--scheduler and --cluster go with --executor dask")
+    if scheduler and cluster:
+        raise click.UsageError("--scheduler or --cluster, not both")
     if is_class_folder(submission):
         _grade_class(submission, out, jobs=jobs, roster=roster, warm=not cold, isolation=isolation, budget=budget,
-                     call_timeout=call_timeout, progress=not quiet)
+                     call_timeout=call_timeout, progress=not quiet, executor=executor, scheduler=scheduler,
+                     cluster=cluster)
     else:
         _grade_one(submission, out, FORMATS if "all" in formats else tuple(formats), student=student,
                    warm=not cold, isolation=isolation, budget=budget, call_timeout=call_timeout)
@@ -108,7 +122,8 @@ def _grade_one(submission, out, formats, *, student, warm, isolation, budget, ca
                + f"; results written to {out}")
 
 
-def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress) -> None:
+def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_timeout, progress, executor, scheduler,
+                 cluster) -> None:
     from grader.classroom.batch import discover, grade_class, nothing_to_grade, pending, shared_ids, survey
     from grader.classroom.report import write_class_report
 
@@ -121,7 +136,8 @@ def _grade_class(folder, out, *, jobs, roster, warm, isolation, budget, call_tim
     click.echo(f"{len(done)} records up to date, nothing to grade" if not todo else
                f"grading {len(todo)} of {len(entries)} submissions ({len(done)} records up to date)")
     results = grade_class(folder, out=out, jobs=jobs, roster=roster, warm=warm, isolation=isolation,
-                          budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed)
+                          budget=budget, call_timeout=call_timeout, progress=progress, surveyed=surveyed,
+                          executor=executor, scheduler=scheduler, cluster=cluster)
     baseline = {p.name: p.read_text() for p in sorted((_REPO / "assignment").glob("*.py"))}
     sources = {student: s.files for student, s in surveyed.items()}
     report = write_class_report(results, out, sources=sources, baseline=baseline, shared_ids=shared_ids(entries))

@@ -1,5 +1,5 @@
-"""A class: grade many submissions (``batch``), compare them (``similarity``), report on them
-(``report``, ``stats``).
+"""A class: grade many submissions (``batch``, on the slots of ``executors`` or of a Dask
+``cluster``), compare them (``similarity``), report on them (``report``, ``stats``).
 
 May import: ``grader.grading``, ``grader.sandbox``, ``grader.reports`` and this room.
 """

@@ -6,22 +6,17 @@ started again re-grades only what has no record for the current hash and version
 is an ``infra_error``: nothing is lost (a record is replaced by ``os.replace`` of a complete,
 fsync'ed file) and nothing is duplicated (one file per student).
 
-Parallelism: ``jobs`` grading processes started from this one, each owning one warm
+Parallelism: an executor (:mod:`grader.classroom.executors`): ``jobs`` local grading processes, or
+a Dask cluster (:mod:`grader.classroom.cluster`), each slot owning one warm
 :class:`grader.sandbox.launcher.Launcher` (its own zygote and sandbox slot), so ``import torch`` is paid
-once per process, not once per submission (``warm=False``: a fresh zygote per submission, the
-naive cost, kept for comparison). NOTE [ past one machine ]: the executor is only
-``Pool.imap_unordered(grade_job, jobs)``; a distributed engine can replace it without touching
-the records.
+once per slot, not once per submission. Slots get each submission as read by :func:`survey` (its
+files, not a path) and hand back its result; only this process writes records.
 """
 from __future__ import annotations
 
 import csv
-import ctypes
 import dataclasses
-import multiprocessing as mp
-from multiprocessing.util import Finalize
-import signal
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -30,7 +25,8 @@ from grader import __version__
 from grader.reports.atomic import atomic_write
 from grader.classroom.report import student_dirname
 from grader.grading.results import SubmissionResult, safe_text
-from grader.grading.submission import MODULES, grader_fault, package_here, prepare
+from grader.classroom.executors import LocalPool, Settings, failure_record
+from grader.grading.submission import MODULES, Submission, package_here, read_submission
 
 ARCHIVES = (".zip", ".tar.gz", ".tgz", ".tar")
 # Statuses that are final for a (submission hash, grader version): infra_error is retried; "error"
@@ -102,7 +98,7 @@ def shared_ids(jobs: list[Job]) -> dict[str, list[str]]:
     return out
 
 
-def nothing_to_grade(folder: Path, jobs: list[Job], surveyed: dict[str, "Surveyed"]) -> str | None:
+def nothing_to_grade(folder: Path, jobs: list[Job], surveyed: dict[str, Submission | Unreadable]) -> str | None:
     """Why ``folder`` holds no submission at all (a mistyped or wrong path), or ``None``.
 
     A class where only some entries are unreadable is graded (those score 0 with a note); one
@@ -130,27 +126,30 @@ def load_record(path: Path) -> SubmissionResult | None:
 
 
 @dataclass(frozen=True)
-class Surveyed:
-    """What the batch needs to know of a submission before grading it."""
+class Unreadable:
+    """A surveyed entry that could not even be read (``error``: what reading it raised). It is never
+    sent to a grader: its record is :func:`grader.classroom.executors.failure_record` of ``error``."""
 
-    sha256: str  # "" when it cannot be read (graded anyway: it scores 0 with a note)
-    files: dict  # file name -> source text, for the similarity report
+    student: str
+    error: BaseException
+    files: dict = dataclasses.field(default_factory=dict)
+    sha256: str = ""
 
 
-def survey(jobs: list[Job]) -> dict[str, Surveyed]:
-    """``{student: Surveyed}``: each submission read once, for resuming and for the class report."""
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="survey-") as tmp:
-        for job in jobs:
-            try:
-                sub = prepare(job.path, Path(tmp) / student_dirname(job.student), student=job.student)
-                out[job.student] = Surveyed(sub.sha256, sub.files)
-            except Exception:  # noqa: BLE001 - its grading will meet the same problem and record it
-                out[job.student] = Surveyed("", {})
+def survey(jobs: list[Job]) -> dict[str, Submission | Unreadable]:
+    """``{student: Submission}`` (no folder: ``root`` None): each submission read once, for resuming,
+    grading (what a slot gets) and the class report. Reading one entry never raises: an entry that
+    cannot be read at all (not even as an empty submission with a note) is :class:`Unreadable`."""
+    out: dict[str, Submission | Unreadable] = {}
+    for job in jobs:
+        try:
+            out[job.student] = read_submission(job.path, student=job.student)
+        except Exception as exc:  # noqa: BLE001 - one entry never stops the class
+            out[job.student] = Unreadable(job.student, exc)
     return out
 
 
-def pending(jobs: list[Job], out: Path, surveyed: dict[str, Surveyed]) -> tuple[list[Job], list[SubmissionResult]]:
+def pending(jobs: list[Job], out: Path, surveyed: dict[str, Submission | Unreadable]) -> tuple[list[Job], list[SubmissionResult]]:
     """Split ``jobs`` into those to grade and the results already recorded for them."""
     todo, done = [], []
     for job in jobs:
@@ -163,123 +162,79 @@ def pending(jobs: list[Job], out: Path, surveyed: dict[str, Surveyed]) -> tuple[
     return todo, done
 
 
-# ----------------------------------------------------------------------------------------------
-# the grading processes
-
-_launcher = None
-_settings: dict = {}
-
-
-def _init(slots, settings: dict) -> None:
-    """In each grading process: die with the batch, then start this slot's warm launcher."""
-    global _launcher, _settings
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch takes its graders along
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _settings = dict(settings, slot=slots.get())
-    if settings["warm"]:  # one zygote for every submission this process grades
-        _launcher = _new_launcher()
-        Finalize(None, _launcher.close, exitpriority=10)  # runs when the pool closes this process normally
-
-
-def _new_launcher():
-    from grader.sandbox.launcher import Launcher, Limits
-
-    return Launcher(isolation=_settings["isolation"], slot=_settings["slot"],
-                    limits=Limits(call_timeout=_settings["call_timeout"]))
-
-
-def grade_job(job: Job) -> dict:
-    """Grade one job (retrying an infrastructure error once) and write its record.
-
-    Whatever grading this one entry raises becomes its record (:func:`failure_record`), so the batch
-    goes on; only failing to write the record itself (the grader's own disk) stops it.
-    """
-    from grader.grading.grade import grade_submission
-
-    result = None
-    for _attempt in range(1 + _settings.get("retries", 1)):
-        try:
-            if _launcher is not None:
-                result = grade_submission(job.path, launcher=_launcher, student_id=job.student,
-                                          budget=_settings["budget"])
-            else:  # cold: a fresh interpreter (zygote) for this submission only, as a naive grader would
-                with _new_launcher() as launcher:
-                    result = grade_submission(job.path, launcher=launcher, student_id=job.student,
-                                              budget=_settings["budget"])
-        except Exception as exc:  # noqa: BLE001 - one entry never stops the class
-            result = failure_record(job, exc, isolation=_launcher.isolation if _launcher else _settings["isolation"])
-        if result.status != "infra_error":
-            break
-    if job.shared_id:
-        result.message = (f"More than one entry of the class maps to student id {job.shared_id!r}: this one "
-                          f"({job.path.name!r}) was graded as {job.student!r}; a TA picks the one that counts."
-                          + ("\n" + result.message if result.message else ""))
-        result.message = safe_text(result.message)
-    atomic_write(record_path(Path(_settings["out"]), job.student), result.to_json())
-    return result.to_dict()
-
-
-def failure_record(job: Job, exc: BaseException, *, isolation: str) -> SubmissionResult:
-    """The record of an entry whose grading raised ``exc``.
-
-    ``infra_error`` (retried, never scored) when the grader's own machine failed (a full disk, an
-    I/O error, a worker that could not start); otherwise ``error``: the grader failed on this
-    entry, a TA sees why, and it is not retried until its code or the grader changes. The reason
-    names the exception only: a traceback would show the hidden tests' source to the student.
-    """
-    import torch
-
-    from grader.sandbox.launcher import InfraError
-
-    infra = grader_fault(exc) or isinstance(exc, InfraError)
-    return SubmissionResult(
-        student=job.student, submission_hash=job.sha256, grader_version=__version__, torch_version=torch.__version__,
-        isolation=isolation, status="infra_error" if infra else "error",
-        message=safe_text(f"The grader failed on this entry: {type(exc).__name__}: {exc}", 2000))
-
-
 def grade_class(folder: Path, *, out: Path, jobs: int = 1, roster: Path | None = None, warm: bool = True,
                 isolation: str = "auto", budget: float = 600.0, call_timeout: float = 30.0, retries: int = 1,
-                progress: bool = True, surveyed: dict[str, Surveyed] | None = None) -> list[SubmissionResult]:
+                progress: bool = True, surveyed: dict[str, Submission | Unreadable] | None = None,
+                executor: str = "local", scheduler: str | None = None,
+                cluster: str | None = None) -> list[SubmissionResult]:
     """Grade every submission of ``folder`` into ``out``; returns every record, old and new.
 
     ``surveyed``: :func:`survey` of the folder's jobs when the caller has it already.
+    ``executor``: "local" (``jobs`` processes here) or "dask" (``scheduler``: an address, or
+    ``cluster``: a name of :data:`grader.classroom.cluster.CLUSTERS` scaled to ``jobs`` workers;
+    neither: Dask's configured scheduler).
     """
     all_jobs = discover(folder, roster=roster)
     surveyed = surveyed if surveyed is not None else survey(all_jobs)
     all_jobs = [dataclasses.replace(j, sha256=surveyed[j.student].sha256) for j in all_jobs]
     todo, results = pending(all_jobs, out, surveyed)
     (out / "records").mkdir(parents=True, exist_ok=True)
-    settings = {"warm": warm, "isolation": isolation, "budget": budget, "out": str(out), "retries": retries,
-                "call_timeout": call_timeout}
+    settings = Settings(warm=warm, isolation=isolation, budget=budget, call_timeout=call_timeout, retries=retries)
     if todo:
-        # spawn, not fork: a process that has already run torch ops cannot fork safely (its OpenMP
-        # pool is gone in the child, and the next parallel op hangs: seen here in log_softmax)
-        ctx = mp.get_context("spawn")
-        slots = ctx.Queue()
-        for i in range(jobs):
-            slots.put(i)
-        pool = ctx.Pool(min(jobs, len(todo)), initializer=_init, initargs=(slots, settings))
-        try:
-            for d in _progress(pool.imap_unordered(grade_job, todo), len(todo), len(results), progress):
-                results.append(SubmissionResult.from_dict(d))
-        except BaseException:
-            pool.terminate()
-            raise
+        if executor == "dask":
+            try:
+                from grader.classroom.cluster import DaskExecutor
+            except ImportError as exc:
+                raise RuntimeError(f"--executor dask needs {exc.name}: pip install '.[dask]'") from None
+            slots = DaskExecutor(settings=settings, scheduler=scheduler, cluster=cluster, workers=jobs)
+        elif executor == "local":
+            slots = LocalPool(workers=min(jobs, len(todo)), settings=settings)
         else:
-            pool.close()  # each grading process exits normally, closing its launcher (zygote, temp folders)
-        finally:
-            pool.join()
+            raise ValueError(f"executor must be 'local' or 'dask', not {executor!r}")
+        by_student = {job.student: job for job in todo}
+        unreadable = [job for job in todo if isinstance(surveyed[job.student], Unreadable)]
+        for job in unreadable:
+            results.append(_record(out, job, failure_record(job.student, job.sha256, surveyed[job.student].error,
+                                                            isolation=isolation)))
+        readable = [surveyed[job.student] for job in todo if job not in unreadable]
+        if readable:
+            with slots:
+                for d in _progress(slots, slots.run(readable), len(readable), len(results), progress):
+                    results.append(_record(out, by_student[d["student"]], SubmissionResult.from_dict(d)))
     return sorted(results, key=lambda r: r.student)
 
 
-def _progress(items: Iterator, total: int, done: int, enabled: bool) -> Iterator:
+def _record(out: Path, job: Job, result: SubmissionResult) -> SubmissionResult:
+    """Write ``result`` as ``job``'s record (atomically; only this process writes records)."""
+    if job.shared_id:
+        result.message = safe_text(
+            f"More than one entry of the class maps to student id {job.shared_id!r}: this one "
+            f"({job.path.name!r}) was graded as {job.student!r}; a TA picks the one that counts."
+            + ("\n" + result.message if result.message else ""))
+    atomic_write(record_path(out, job.student), result.to_json())
+    return result
+
+
+def _progress(slots, items: Iterator[dict | None], total: int, done: int, enabled: bool) -> Iterator[dict]:
+    """``items``' results, with a bar that says how many graders are ready until they all are, then
+    counts the submissions; the executor's notes (a dashboard link, a refusing worker) go to stderr."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(items, total=total, disable=not enabled, unit="submission",
-               desc=f"grading ({done} already recorded)" if done else "grading")
-    for item in bar:
-        bar.set_postfix_str(f"{item['student'][:20]}: {item['score']:g}/{item['max_score']:g}")
-        yield item
-
+    desc = f"grading ({done} already recorded)" if done else "grading"
+    bar = tqdm(total=total, disable=not enabled, unit="submission", desc="starting graders")
+    starting = True
+    try:
+        for item in items:
+            for note in slots.notes():
+                tqdm.write(note, file=sys.stderr)
+            if starting:
+                ready, wanted = slots.ready()
+                starting = ready < wanted or wanted == 0
+                bar.set_description_str(f"starting graders ({ready}/{wanted} ready)" if starting else desc)
+            if item is None:
+                continue
+            bar.update(1)
+            bar.set_postfix_str(f"{item['student'][:20]}: {item['score']:g}/{item['max_score']:g}")
+            yield item
+    finally:
+        bar.close()

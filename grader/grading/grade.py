@@ -6,7 +6,6 @@ through the :class:`grader.grading.proxy.Student` proxy, i.e. through the sandbo
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import io
 import shutil
@@ -18,12 +17,13 @@ import pytest
 import torch
 
 from grader import __version__
+from grader.grading import refcache
 from grader.grading.proxy import Student
 from grader.grading.results import SubmissionResult, safe_text
 from grader.sandbox.launcher import InfraError, Launcher
 from grader.grading.scoring import ScoringPlugin
 from grader.grading.seeding import SEEDS, seed_all
-from grader.grading.submission import Submission, SubmissionError, prepare
+from grader.grading.submission import Submission, read_submission, write_package
 
 HIDDEN = Path(__file__).with_name("hidden")
 
@@ -39,8 +39,8 @@ def run_suite(suite: Path, fixtures: dict, *, select: str | None = None, public:
     # no:unraisableexception / no:threadexception: each runs a full gc.collect() per run (0.6 s here)
     args = [str(suite), "--rootdir", str(suite), "-p", "no:cacheprovider", "-p", "no:unraisableexception",
             "-p", "no:threadexception", "-q", "-W", "ignore", *extra]
-    if not public:
-        args += ["-c", str(suite / "pytest.ini"), "--assert=plain", "--import-mode=importlib"]
+    if not public:  # no:logging: its handlers, added and removed around each test, were a tenth of the grading
+        args += ["-c", str(suite / "pytest.ini"), "--assert=plain", "--import-mode=importlib", "-p", "no:logging"]
     if select:
         args += ["-k", select]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -57,21 +57,21 @@ def grade_submission(source: Path, *, launcher: Launcher, student_id: str | None
     the suites: for staff tools (``grader.course.mutants``), never for a grade.
     """
     started = time.monotonic()
-    result = SubmissionResult(student=safe_text(student_id or Path(source).name), submission_hash="",
-                              grader_version=__version__, torch_version=torch.__version__,
-                              isolation=launcher.isolation, memory_limit=launcher.memory_limit, seeds=dict(SEEDS),
+    sub = read_submission(Path(source), student=student_id)
+    return grade_package(sub, launcher=launcher, budget=budget, select=select, extra=extra, started=started)
+
+
+def grade_package(sub: Submission, *, launcher: Launcher, budget: float = 600.0, select: str | None = None,
+                  extra: tuple[str, ...] = (), started: float | None = None) -> SubmissionResult:
+    """Grade ``sub`` as :func:`grader.grading.submission.read_submission` read it (its files, not a path)."""
+    started = time.monotonic() if started is None else started
+    result = SubmissionResult(student=safe_text(sub.student), submission_hash="", grader_version=__version__,
+                              torch_version=torch.__version__, isolation=launcher.isolation,
+                              memory_limit=launcher.memory_limit, seeds=dict(SEEDS),
                               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
-        try:
-            sub = prepare(Path(source), workdir / "submission", student=safe_text(student_id) or None)
-        except SubmissionError as exc:
-            # Still run every test (on an empty package), so the result lists what was lost.
-            empty = workdir / "empty"
-            empty.mkdir()
-            sub = prepare(empty, workdir / "submission", student=result.student)
-            sub = dataclasses.replace(sub, notes=(f"The submission could not be read: {exc}",))
-        _grade_prepared(sub, launcher, result, budget, select, extra)
+        _grade_prepared(write_package(sub, workdir / "submission"), launcher, result, budget, select, extra)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.duration = round(time.monotonic() - started, 3)
@@ -84,6 +84,7 @@ def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResul
     notes = list(sub.notes)
     if sub.missing:
         notes.append("Missing modules: " + ", ".join(f"{m}.py" for m in sub.missing) + " (their tests score 0).")
+    refcache.install()
     seed_all()
     student = Student(launcher, sub.root, budget=budget)
     try:

@@ -63,7 +63,7 @@ class SubmissionError(Exception):
 @dataclass(frozen=True)
 class Submission:
     student: str
-    root: Path  # trusted copy: root / "assignment" / *.py
+    root: Path | None  # trusted copy: root / "assignment" / *.py; None once it travels (:func:`read_submission`)
     files: dict[str, str]  # module file name -> source text (for static checks and similarity)
     sha256: str
     notes: tuple[str, ...] = ()  # what was skipped, for the feedback
@@ -155,6 +155,34 @@ def _is_utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def read_submission(source: Path, *, student: str | None = None) -> Submission:
+    """:func:`prepare` without a copy left behind (``root`` None): what a grading slot needs, small
+    enough to send to another machine. An unreadable submission is an empty one with a note saying
+    why (graded anyway: every test is listed, at 0)."""
+    source = Path(source)
+    with tempfile.TemporaryDirectory(prefix="read-") as tmp:
+        try:
+            sub = prepare(source, Path(tmp) / "submission", student=student)
+        except SubmissionError as exc:
+            (Path(tmp) / "empty").mkdir()
+            sub = prepare(Path(tmp) / "empty", Path(tmp) / "submission", student=student or source.name)
+            sub = dataclasses.replace(sub, notes=(f"The submission could not be read: {exc}",))
+    return dataclasses.replace(sub, root=None)
+
+
+def write_package(sub: Submission, dest: Path) -> Submission:
+    """``sub``'s files written to ``dest / "assignment"``, as :func:`prepare` writes them."""
+    target = dest / PACKAGE
+    target.mkdir(parents=True)
+    for name, text in sub.files.items():
+        if "/" in name or name.startswith(".") or not name.endswith(".py"):  # only prepare()'s names travel
+            raise ValueError(f"not a module file name: {name!r}")
+        (target / name).write_text(text)
+    if "__init__.py" not in sub.files:
+        (target / "__init__.py").write_text("")
+    return dataclasses.replace(sub, root=dest)
 
 
 def package_here(folder: Path) -> Path | None:

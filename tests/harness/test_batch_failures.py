@@ -8,6 +8,7 @@ class of 20 with hostile entries, through the CLI) are in test_attacks.py.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import zipfile
@@ -17,8 +18,9 @@ import pytest
 
 import grader.grading.grade
 from grader import __version__
-from grader.classroom import batch, report
+from grader.classroom import batch, executors, report
 from grader.grading.results import SubmissionResult
+from grader.grading.submission import Submission
 from grader.sandbox.launcher import InfraError
 
 LOSS = "def masked_cross_entropy(logits, target, pad_ix=0):\n    return logits.sum()\n"
@@ -64,21 +66,51 @@ def test_what_grading_raises_becomes_the_record(exc, status, tmp_path, monkeypat
     def raising(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(grader.grading.grade, "grade_submission", raising)
-    monkeypatch.setattr(batch, "_launcher", type("Warm", (), {"isolation": "namespaces"})())  # no zygote started
-    monkeypatch.setattr(batch, "_settings", {"out": str(tmp_path), "budget": 1.0, "retries": 1,
-                                             "isolation": "namespaces"})
+    monkeypatch.setattr(grader.grading.grade, "grade_package", raising)
+    slot = executors.Slot(executors.Settings(warm=False, isolation="namespaces", budget=1.0, retries=1))
+    monkeypatch.setattr(slot, "_new_launcher", contextlib.nullcontext)  # no zygote started
+    sub = Submission("eve", None, {}, "abc")
+    d = slot.grade(sub)
     job = batch.Job("eve", tmp_path / "eve", sha256="abc")
     (tmp_path / "records").mkdir()
-    d = batch.grade_job(job)
+    batch._record(tmp_path, job, SubmissionResult.from_dict(d))
     record = batch.load_record(batch.record_path(tmp_path, "eve"))
     assert record is not None and record.to_dict() == d
     assert record.status == status and record.submission_hash == "abc" and not record.scored
     assert type(exc).__name__ in record.message
-    surveyed = {"eve": batch.Surveyed("abc", {})}
-    todo, done = batch.pending([job], tmp_path, surveyed)
+    todo, done = batch.pending([job], tmp_path, {"eve": sub})
     # a grader failure on this code is final until the code or the grader changes; the machine's is retried
     assert (todo, [r.student for r in done]) == (([], ["eve"]) if status == "error" else ([job], []))
+
+
+def test_an_entry_that_cannot_be_read_gets_an_error_record_and_the_class_goes_on(tmp_path, monkeypatch):
+    klass = tmp_path / "class"
+    _entry(klass, "ann")
+    _entry(klass, "bad")
+    real = batch.read_submission
+
+    def read(path, *, student=None):
+        if student == "bad":
+            raise RuntimeError("a reader bug")
+        return real(path, student=student)
+
+    monkeypatch.setattr(batch, "read_submission", read)
+    surveyed = batch.survey(batch.discover(klass))
+    assert isinstance(surveyed["bad"], batch.Unreadable) and surveyed["ann"].files
+    graded = []
+    monkeypatch.setattr(executors.LocalPool, "__enter__", lambda self: self)
+    monkeypatch.setattr(executors.LocalPool, "__exit__", lambda self, *exc: None)
+    monkeypatch.setattr(executors.LocalPool, "ready", lambda self: (1, 1))
+    monkeypatch.setattr(executors.LocalPool, "run", lambda self, subs: iter(
+        graded.append(s.student) or SubmissionResult(student=s.student, submission_hash=s.sha256,
+                                                     grader_version=__version__, torch_version="t",
+                                                     isolation="namespaces").to_dict() for s in subs))
+    results = batch.grade_class(klass, out=tmp_path / "out", surveyed=surveyed, progress=False)
+    assert graded == ["ann"]  # the unreadable entry never reaches a grader
+    by = {r.student: r for r in results}
+    assert by["bad"].status == "error" and "RuntimeError: a reader bug" in by["bad"].message
+    assert by["ann"].status == "graded"
+    assert batch.load_record(batch.record_path(tmp_path / "out", "bad")).status == "error"
 
 
 def test_a_feedback_page_that_cannot_be_rendered_does_not_stop_the_others(tmp_path, monkeypatch):
