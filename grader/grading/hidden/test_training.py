@@ -13,13 +13,13 @@ from grader.grading import trusted
 from grader.worker.scaffold import ScaffoldLM
 from solution import training as ref_training
 
-from grader.grading.hidden.support import padded_targets, points, randn, state_dict
+from grader.grading.hidden.support import padded_targets, points, randn, state_dict, swapped_in
 
 V, E, H = 11, 4, 5
 LR = 0.5
-PATCH = {  # module.function -> grader.trusted.function
-    "training.masked_cross_entropy": "masked_loss", "loss.masked_cross_entropy": "masked_loss",
-    "training.clip_grad_norm": "clip", "gradients.clip_grad_norm": "clip",
+PATCH = {  # module.function -> the stand-in of grader.worker.standins (answered by grader.grading.trusted)
+    "training.masked_cross_entropy": "masked_cross_entropy", "loss.masked_cross_entropy": "masked_cross_entropy",
+    "training.clip_grad_norm": "clip_grad_norm", "gradients.clip_grad_norm": "clip_grad_norm",
     "training.grad_norm": "grad_norm", "gradients.grad_norm": "grad_norm",
 }
 HINT = ("zero_grad, logits = model(batch[:-1]), loss against batch[1:], backward, clip (before the step) when "
@@ -35,12 +35,12 @@ def _model(name: str, scale: float = 0.5) -> ScaffoldLM:
     return model
 
 
-# name: (max_norm, scale of the initial weights, steps). All run in one request, so the whole part
-# costs one worker with the trusted stand-ins (see grader.grading.trusted).
+# name: (max_norm, scale of the initial weights, steps). All run in one request.
 SCENARIOS = {"values": (None, 0.5, 1), "update": (None, 0.5, 2), "clip": (0.05, 1.5, 1), "floats": (1.0, 0.5, 1)}
 
 
 @pytest.fixture(scope="module")
+@swapped_in(PATCH)
 def runs(student) -> dict:
     """``{scenario: (result, expected (loss, norm), weights after, expected weights, weights before)}``."""
     calls, spans, refs = [], {}, {}
@@ -61,7 +61,7 @@ def _outcome(answer, first: int, last: int, ref, batch, scenario):
     max_norm, _, steps = scenario
     before = {k: v.clone() for k, v in ref.state_dict().items()}
     optimizer = torch.optim.SGD(ref.parameters(), lr=LR)
-    patched = {"masked_cross_entropy": trusted.masked_loss, "clip_grad_norm": trusted.clip,
+    patched = {"masked_cross_entropy": trusted.masked_cross_entropy, "clip_grad_norm": trusted.clip_grad_norm,
                "grad_norm": trusted.grad_norm}
     saved = {k: getattr(ref_training, k) for k in patched}
     try:  # the reference runs with the same trusted helpers as the student
@@ -84,6 +84,7 @@ def _run(runs: dict, name: str):
 
 
 @points(2)
+@swapped_in(PATCH)
 def test_loss_and_norm(runs):
     """train_step returns the loss of batch[1:] given batch[:-1] and the gradient norm."""
     (loss, norm), (e_loss, e_norm), *_ = _run(runs, "values")
@@ -92,6 +93,7 @@ def test_loss_and_norm(runs):
 
 
 @points(1)
+@swapped_in(PATCH)
 def test_step_updates_weights(runs):
     """Two train_steps take two optimizer steps, each with fresh gradients."""
     _, _, after, expected, _ = _run(runs, "update")
@@ -104,6 +106,7 @@ def test_step_updates_weights(runs):
 
 
 @points(2)
+@swapped_in(PATCH)
 def test_clipping_before_step(runs):
     """With max_norm, gradients are clipped before the step (the update is at most lr * max_norm)."""
     max_norm = SCENARIOS["clip"][0]
@@ -119,6 +122,7 @@ def test_clipping_before_step(runs):
 
 
 @points(1)
+@swapped_in(PATCH)
 def test_returns_floats(runs):
     """train_step returns Python floats (not tensors that keep the graph alive)."""
     (loss, norm), *_ = _run(runs, "floats")
