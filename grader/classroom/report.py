@@ -95,6 +95,7 @@ def class_summary(results: Sequence[SubmissionResult], pairs: Sequence[similarit
         "not_graded": [{"student": r.student, "status": r.status,
                         "message": classstats.normalize_message(r.message)}
                        for r in classstats.not_graded(results)],
+        "to_review": [{"student": r.student, "findings": list(r.review)} for r in results if r.review],
     }
 
 
@@ -138,6 +139,11 @@ def summary_page(summary: dict, png: bytes | None) -> str:
         "<h2>Not graded</h2>",
         _table(("student", "status", "message"),
                [(r["student"], r["status"], r["message"]) for r in summary["not_graded"]]),
+        "<h2>To review</h2>",
+        "<p>Reflection on torch objects (a computed getattr, __dict__, vars(), importlib, eval): it can reach "
+        "the forbidden built-ins past the grader's checks. Read these lines; the score does not count them.</p>",
+        _table(("student", "file and line"),
+               [(r["student"], f) for r in summary["to_review"] for f in r["findings"]]),
     ]
     style = ("<style>table{border-collapse:collapse}"
              "td,th{border:1px solid #ddd;padding:.2rem .5rem}</style>")

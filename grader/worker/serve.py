@@ -164,8 +164,9 @@ def handle(request: dict) -> dict:
 def run(request: dict) -> dict:
     global _step
     _step = "import"
+    undo: list = []
     try:
-        _apply_patches(request.get("patch") or {}, {c["fn"].split(".")[0] for c in request["calls"]})
+        _apply_patches(request.get("patch") or {}, {c["fn"].split(".")[0] for c in request["calls"]}, undo)
         obj = _build_object(request["object"]) if request.get("object") else None
         values, arg_grads, after, all_args = [], [], [], []
         for i, call in enumerate(request["calls"]):
@@ -194,6 +195,8 @@ def run(request: dict) -> dict:
         return answer
     except BaseException as exc:  # noqa: BLE001
         return {"ok": False, "error": describe(exc, _step)}
+    finally:
+        _undo(undo)
 
 
 # NOTE [ steps ]
@@ -223,13 +226,14 @@ def _resolve(path: str):
 MODULE_ORDER = ("data", "loss", "rnn", "model", "gradients", "training", "generation")  # dependencies first
 
 
-def _apply_patches(patches: dict, targets: set[str]) -> None:
-    """Put the grader's stand-ins (grader.worker.standins) in place of student functions.
+def _apply_patches(patches: dict, targets: set[str], undo: list) -> None:
+    """Put the grader's stand-ins (grader.worker.standins) in place of student functions, for one request.
 
     ``patches``: ``{"training.masked_cross_entropy": "masked_cross_entropy", ...}``. A patched
     module that is not itself under test and fails to import (a syntax error in ``loss.py`` while
     ``train_step`` is graded) is replaced by a module holding only the stand-ins, so that the
-    mistake is not charged twice.
+    mistake is not charged twice. ``undo`` receives what :func:`_undo` puts back after the request
+    (the grader answers these stand-ins during this request only).
     """
     by_module: dict[str, dict[str, object]] = {}
     for path, name in patches.items():
@@ -243,8 +247,23 @@ def _apply_patches(patches: dict, targets: set[str]) -> None:
                 raise
             target = types.ModuleType(f"{PACKAGE}.{module}")
             sys.modules[target.__name__] = target
+            undo.append((sys.modules, target.__name__, _ABSENT))
         for attr, value in by_module[module].items():
+            undo.append((target.__dict__, attr, target.__dict__.get(attr, _ABSENT)))
             setattr(target, attr, value)
+
+
+_ABSENT = object()
+
+
+def _undo(undo: list) -> None:
+    """Put back what :func:`_apply_patches` replaced, last first (``_ABSENT``: remove the entry)."""
+    while undo:
+        namespace, key, old = undo.pop()
+        if old is _ABSENT:
+            namespace.pop(key, None)
+        else:
+            namespace[key] = old
 
 
 def _build_object(spec: dict) -> torch.nn.Module:

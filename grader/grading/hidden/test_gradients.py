@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from grader.grading.compare import assert_float, assert_tensor, fail
-from grader.grading.static import CLIPPING, forbidden_uses
+from grader.grading.static import CLIPPING, uses_in
 from solution import gradients as ref
 
 from grader.grading.hidden.support import randn
@@ -85,7 +85,7 @@ def test_clip_leaves_small_gradients(student):
 @pytest.mark.points(1)
 def test_clip_written_by_hand(student, student_source):
     """Clipping is written by hand (no torch.nn.utils.clip_grad_norm_ / clip_grad_value_)."""
-    uses = forbidden_uses(student_source.get("gradients.py", "") + "\n" + student_source.get("training.py", ""), CLIPPING)
+    uses = uses_in(student_source, CLIPPING, only=("gradients.py", "training.py"))
     if uses:
         fail("gradients.py / training.py use PyTorch's clipping, which this exercise asks you to write: "
              + "; ".join(uses[:3]))

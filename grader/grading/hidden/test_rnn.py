@@ -6,7 +6,7 @@ import torch
 
 from grader.grading.compare import assert_tensor, fail
 from grader.grading.proxy import obj
-from grader.grading.static import RECURRENT, forbidden_uses
+from grader.grading.static import RECURRENT, uses_in
 
 from grader.grading.hidden.support import cell_weights, randn, state_dict
 
@@ -141,7 +141,7 @@ def test_lstm_given_state(student):
 @cells(GRU=1, LSTM=1)
 def test_no_builtin_recurrent_layers(student, student_source, cell):
     """The cell is written from its equations (no torch.nn.GRU/LSTM/RNN or their cells)."""
-    uses = [f"{name} {use}" for name, text in sorted(student_source.items()) for use in forbidden_uses(text, RECURRENT)]
+    uses = uses_in(student_source, RECURRENT)
     if uses:
         fail("your code uses PyTorch's recurrent layers, which this exercise forbids: " + "; ".join(uses[:3]))
     _, spec = _setup(cell, f"rnn/{cell}/modules")
