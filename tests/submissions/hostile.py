@@ -26,7 +26,11 @@ grader's own process could write), ``__PORT__`` (a TCP and UDP port the harness 
 Attacks that succeeded against the grader before it was fixed (the harness now holds them off):
 ``trusted_source_relayed_by_keyring`` (kernel keyrings and System V IPC outlive a worker: the worker
 now has no such calls, grader.sandbox.seccomp), ``trusted_source_relayed_by_udp`` (level "process": the
-submission's other worker stayed alive beside the substitution's; grader.grading.proxy closes it first),
+submission's other worker stayed alive beside the substitution's), ``reference_hunt_beside_stand_ins``
+(the stand-ins' source was exec'd in the worker: now they ask the grader, grader.worker.standins, and
+these three attacks find nothing to relay), ``kernel_by_computed_name`` and ``clip_helpers_of_nn_utils``
+(100 points: grader.worker.serve now replaces every kernel and helper it can reach, and the static
+scan lists the computed names for a TA),
 ``huge_forged_feedback`` (unbounded feedback in every record and report: grader.grading.scoring caps it),
 ``id_lists_longer_than_maxlen`` (minutes of trusted replay outside any time limit: the hidden tests
 check the length first), ``oversized_package`` (an infrastructure error forever, never a grade) and
@@ -531,8 +535,8 @@ def nucleus_probs(logits, alpha):
     raise RuntimeError(f"ATTACK gc_trusted: found {sorted(found)}")
 '''
 
-# The trusted nucleus_probs travels (as source) to the worker of beam/test_nucleus_candidates. Keep
-# it past that worker: in the kernel's keyrings (which no namespace separates) and in System V
+# (Before grader.worker.standins) the trusted nucleus_probs travelled as source to the worker of
+# beam/test_nucleus_candidates. Keep it past that worker: in the kernel's keyrings (which no namespace separates) and in System V
 # shared memory (level "process" shares the host's IPC namespace), then take it back in the next
 # worker, which answers the nucleus tests. The beam test just before the substitution kills its own
 # worker, so that the substitution's worker runs on the same slot (uid) as the next one.
