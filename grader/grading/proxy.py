@@ -155,7 +155,7 @@ class Student:
         """Send ``message`` to the worker and return its answer, answering its stand-ins meanwhile.
 
         The stand-ins that ``message["patch"]`` puts in place (grader.worker.standins) call back
-        mid-request; only those are answered, and only until the answer comes (see :func:`_callbacks`).
+        mid-request; only those are answered, and only until the answer comes (see :class:`_Callbacks`).
         """
         left = self.deadline - time.monotonic()
         if left <= 0:
