@@ -50,7 +50,7 @@ def one_submission(folder: Path) -> None:
             grade_submission(folder, launcher=launcher)
             counted = _count_starts(launcher)
             total, result = timed(lambda: grade_submission(folder, launcher=launcher))
-            workers = counted()  # the first one, and one per request with trusted stand-ins (grader.grading.trusted)
+            workers = counted()  # one, plus one per call that hung or killed its worker (none here)
             starts = [worker_start(launcher, folder) for _ in range(5)]
         start = sum(starts) / len(starts)
         print(f"{isolation:>10}, warm zygote: grade {total:5.2f} s  score {result.score:g}  worker start "

@@ -152,6 +152,7 @@ def class_summary(results: Sequence[SubmissionResult], pairs: Sequence[similarit
                        for r in classstats.not_graded(results)],
         "shared_ids": [{"student": sid, "graded_as": list(graded_as)}
                        for sid, graded_as in sorted((shared_ids or {}).items())],
+        "to_review": [{"student": r.student, "findings": list(r.review)} for r in results if r.review],
     }
 
 
@@ -351,6 +352,14 @@ def _not_graded(summary: dict) -> str:
                   [(r["student"], r["status"], r["message"]) for r in summary["not_graded"]])
 
 
+def _to_review(summary: dict) -> str:
+    if not summary["to_review"]:
+        return _none("No reflection on torch objects in any submission.")
+    return ("<p>Reflection on torch objects (a computed getattr, __dict__, vars(), importlib, eval): it can reach "
+            "the forbidden built-ins past the grader's checks. Read these lines; the score does not count them.</p>"
+            + _table(("student", "file and line"), [(r["student"], f) for r in summary["to_review"] for f in r["findings"]]))
+
+
 def summary_page(summary: dict, png: bytes | None) -> str:
     """The standalone class summary page: students first, then parts, tests, failures, pairs."""
     s = summary["scores_percent"]
@@ -364,6 +373,7 @@ def summary_page(summary: dict, png: bytes | None) -> str:
         ("Not attempted (untouched stubs)", _faults(summary["not_attempted"], stubs=True)),
         ("Near-identical submissions", _pairs(summary)),
         ("Not graded", _not_graded(summary)),
+        ("To review", _to_review(summary)),
     ]
     if summary.get("unrendered"):
         sections.append(("Feedback that could not be rendered",

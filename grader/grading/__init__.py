@@ -4,7 +4,7 @@
 ``proxy`` (the ``student`` object that forwards calls to a worker), ``compare`` (check results,
 write the failure messages), ``scoring`` (the pytest plugin that turns tests into results),
 ``seeding``, ``static`` (source checks), ``results`` (the one result model), ``trusted``
-(stand-ins for graded functions), ``check`` (the public self-check), ``hidden/`` (the suites).
+(the grader's versions of graded functions, answering the worker's stand-ins), ``check`` (the public self-check), ``hidden/`` (the suites).
 
 May import: ``solution``, ``grader.sandbox``, ``grader.wire``, ``grader.worker.scaffold`` (to build
 the same scaffold models as the worker) and this room.

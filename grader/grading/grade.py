@@ -23,6 +23,7 @@ from grader.grading.results import SubmissionResult, safe_text
 from grader.sandbox.launcher import InfraError, Launcher
 from grader.grading.scoring import ScoringPlugin
 from grader.grading.seeding import SEEDS, seed_all
+from grader.grading.static import to_review
 from grader.grading.submission import Submission, read_submission, write_package
 
 HIDDEN = Path(__file__).with_name("hidden")
@@ -81,6 +82,7 @@ def grade_package(sub: Submission, *, launcher: Launcher, budget: float = 600.0,
 def _grade_prepared(sub: Submission, launcher: Launcher, result: SubmissionResult, budget: float,
                     select: str | None, extra: tuple[str, ...]) -> None:
     result.student, result.submission_hash = sub.student, sub.sha256
+    result.review = to_review(sub.files)
     notes = list(sub.notes)
     if sub.missing:
         notes.append("Missing modules: " + ", ".join(f"{m}.py" for m in sub.missing) + " (their tests score 0).")

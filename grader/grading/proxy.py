@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from grader import wire
+from grader.grading import trusted
 from grader.grading.results import safe_text
 from grader.sandbox.launcher import Launcher, WorkerDied, WorkerTimeout
 
-
-TRUSTED_SOURCE = (Path(__file__).with_name("trusted.py")).read_text()  # sent with substitution requests
 # The fields of a worker's error report, and how many characters of each are kept (an honest
 # worker sends at most 2,000 of the message and 4,000 of the traceback: grader.worker.serve.describe).
 ERROR_FIELDS = {"type": 200, "message": 4000, "where": 200, "traceback": 8000}
@@ -33,16 +32,46 @@ class StudentFailure(AssertionError):
 
 
 class StudentError(StudentFailure):
+    """The student's code raised; the message names the step that failed (NOTE [ steps ] in grader.worker.serve)."""
+
     def __init__(self, call: str, error: dict):
         # The worker is hostile: any field may be missing, of any type, of any size.
-        self.error = error = {k: safe_text(error.get(k), limit) for k, limit in ERROR_FIELDS.items()}
-        where = error["where"]
-        verb = {"import": "importing your package failed", "backward": "back-propagating through the result failed",
-                "return": "the result could not be sent back"}.get(where.split()[0] if where.split() else "", "raised")
-        text = f"{call}: {verb}: {error['type'] or 'Error'}: {error['message']}"
+        keys = error.get("keys")
+        self.error = error = {**{k: safe_text(error.get(k), limit) for k, limit in ERROR_FIELDS.items()}, "keys": keys}
+        step, _, subject = error["where"].partition(" ")
+        text = f"{call}: {_step_failed(step, subject)}: "
+        if step == "load" and isinstance(keys, dict):
+            text += _keys_differ(keys.get("expected"), keys.get("found"))
+        else:
+            text += f"{error['type'] or 'Error'}: {error['message']}"
         if error["traceback"].strip():
             text += "\nIn your code:\n" + error["traceback"].rstrip()
         super().__init__(text)
+
+
+def _step_failed(step: str, subject: str) -> str:
+    """The words for the step of a request that failed (``subject``: its module, class or call index)."""
+    if step == "import" and subject:
+        return f"importing your {subject}.py failed"
+    if step == "construct":
+        return f"building your {subject} (calling {subject}(...) with the test's arguments) failed"
+    if step == "load":
+        return f"loading the test's weights into your {subject} (load_state_dict) failed"
+    if step == "prepare":
+        return "preparing the test's arguments failed"
+    return {"call": "raised", "backward": "back-propagating through the result failed",
+            "return": "the result could not be read or sent back"}.get(step, "failed before your code was called")
+
+
+def _keys_differ(expected, found) -> str:
+    """What the contract's weight names and the object's differ by (both lists come from the worker)."""
+    expected = [str(k)[:200] for k in expected[:200]] if isinstance(expected, list) else []
+    found = [str(k)[:200] for k in found[:200]] if isinstance(found, list) else []
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    return (f"the contract fixes its weights as {', '.join(expected) or 'none'}; yours has "
+            f"{', '.join(found) or 'none'} (missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(unexpected) or 'none'})")
 
 
 class StudentTimeout(StudentFailure):
@@ -51,6 +80,43 @@ class StudentTimeout(StudentFailure):
 
 class StudentCrash(StudentFailure):
     pass
+
+
+class _Callbacks:
+    """What a worker sends during one request: calls of the stand-ins in place, then the answer.
+
+    A stand-in's call (``{"callback": name, "args": {...}}``) is answered with
+    :func:`grader.grading.trusted.answer` when the request put ``name`` in place, and refused
+    otherwise: a stand-in kept from an earlier request, or a frame forged by hand, gets no answer
+    from the grader's functions. Everything in a frame is the student's; nothing here raises on it.
+    """
+
+    def __init__(self, allowed: set[str]):
+        self.allowed = allowed
+        self.answer: Any = None
+        self.unreadable: str | None = None  # why the answer could not be decoded
+
+    def respond(self, frame: bytes) -> bytes | None:
+        """The reply to a stand-in's call, or None when ``frame`` is the answer (kept in ``answer``)."""
+        try:
+            message = wire.decode(frame, text=safe_text)  # every string the worker sent, made safe once, here
+        except wire.WireError as exc:
+            self.unreadable = str(exc)
+            return None
+        if not isinstance(message, dict) or "callback" not in message:
+            self.answer = message
+            return None
+        name = message["callback"]
+        if not isinstance(name, str) or name not in self.allowed:
+            reply = {"ok": False, "error": f"the grader's {str(name)[:60]!r} is not in place in this test"}
+        else:
+            try:
+                reply = {"ok": True, **trusted.answer(name, message.get("args"))}
+            except trusted.Refused as exc:
+                reply = {"ok": False, "error": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - hostile tensors (huge, odd dtypes) must not crash the grader
+                reply = {"ok": False, "error": f"the grader could not compute it from these inputs ({type(exc).__name__})"}
+        return wire.encode(reply)
 
 
 @dataclass
@@ -93,21 +159,11 @@ class Student:
 
     # -- plumbing -----------------------------------------------------------------------------
     def request(self, message: dict, *, label: str) -> dict:
-        """Send ``message`` to the worker; a request with substitutions gets a worker of its own.
+        """Send ``message`` to the worker and return its answer, answering its stand-ins meanwhile.
 
-        That worker is the submission's only one while it lives: the worker answering the other
-        tests is closed first (level "process" workers could talk over UDP), and it is closed
-        before the next request, so grader.grading.trusted never meets a worker that answers other tests.
+        The stand-ins that ``message["patch"]`` puts in place (grader.worker.standins) call back
+        mid-request; only those are answered, and only until the answer comes (see :class:`_Callbacks`).
         """
-        if not message.get("patch"):
-            return self._request(message, label=label)
-        self._discard()
-        try:
-            return self._request(message, label=label)
-        finally:
-            self._discard()
-
-    def _request(self, message: dict, *, label: str) -> dict:
         left = self.deadline - time.monotonic()
         if left <= 0:
             self.budget_exhausted = True
@@ -115,8 +171,9 @@ class Student:
         if self._worker is None:
             self._worker = self.launcher.start(self.package_dir)  # InfraError propagates: not the student's fault
         timeout = min(self.launcher.limits.call_timeout, left)
+        callbacks = _Callbacks(set((message.get("patch") or {}).values()))
         try:
-            raw = self._worker.request(wire.encode(message), timeout=timeout)
+            self._worker.request(wire.encode(message), timeout=timeout, respond=callbacks.respond)
         except WorkerTimeout:
             self._discard()
             raise StudentTimeout(f"{label}: did not finish within {timeout:.0f} s (an endless loop? "
@@ -125,11 +182,10 @@ class Student:
             self._discard()
             raise StudentCrash(f"{label}: the process running your code died ({exc}); "
                                "did it call exit(), run out of memory, or return something huge?") from None
-        try:
-            answer = wire.decode(raw, text=safe_text)  # every string the worker sent, made safe once, here
-        except wire.WireError as exc:
+        if callbacks.unreadable is not None:
             self._discard()
-            raise StudentCrash(f"{label}: unreadable answer from your code ({exc})") from None
+            raise StudentCrash(f"{label}: unreadable answer from your code ({callbacks.unreadable})")
+        answer = callbacks.answer
         if not isinstance(answer, dict) or not answer.get("ok"):
             error = answer.get("error") if isinstance(answer, dict) else None
             raise StudentError(label, error if isinstance(error, dict) else {"message": "malformed answer"})
@@ -162,8 +218,6 @@ class Student:
             norm_calls.append(c)
         message = {"op": "run", "object": object_spec, "calls": norm_calls, "patch": patch,
                    "backward": None if backward is False else {"grad": backward}}
-        if patch:
-            message["trusted_source"] = TRUSTED_SOURCE
         label = ".".join(filter(None, [object_spec and f"{object_spec['module']}.{object_spec['cls']}", norm_calls[-1]["fn"]]))
         a = self.request(message, label=label)
         return Answer(values=a.get("values", []), arg_grads=a.get("arg_grads", []),

@@ -12,7 +12,7 @@ import socket
 import stat
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from grader.sandbox import slots
 from grader import wire
@@ -64,12 +64,16 @@ class Worker:
     def closed(self) -> bool:
         return self._closed
 
-    def request(self, message: bytes, *, timeout: float | None = None) -> bytes:
+    def request(self, message: bytes, *, timeout: float | None = None,
+                respond: Callable[[bytes], bytes | None] | None = None) -> bytes:
         """Send one framed request, return the framed answer (see :mod:`grader.wire`).
 
-        ``timeout`` defaults to ``limits.call_timeout``. On a timeout the worker is killed and
-        :class:`WorkerTimeout` raised; when it dies, or answers too much, :class:`WorkerDied`, and
-        so when the kernel killed any of its processes for memory (its answer is then refused).
+        ``respond`` sees every frame the worker sends before its answer: it returns the reply to
+        send back (the worker asked something mid-request), or None when the frame is the answer.
+        ``timeout`` (default ``limits.call_timeout``) covers the whole exchange. On a timeout the
+        worker is killed and :class:`WorkerTimeout` raised; when it dies, or answers too much,
+        :class:`WorkerDied`, and so when the kernel killed any of its processes for memory (its
+        answer is then refused).
         """
         if self._closed:
             raise WorkerDied("the worker is closed")
@@ -77,7 +81,12 @@ class Worker:
         deadline = time.monotonic() + seconds
         try:
             self._send(message, deadline)
-            answer = wire.recv_frame(self._sock, max_bytes=self._limits.max_answer_bytes, deadline=deadline)
+            while True:
+                answer = wire.recv_frame(self._sock, max_bytes=self._limits.max_answer_bytes, deadline=deadline)
+                reply = respond(answer) if respond is not None else None
+                if reply is None:
+                    break
+                self._send(reply, deadline)
         except wire.ChannelTimeout:
             self.close()
             raise WorkerTimeout(f"no answer within {seconds:g} s; the worker was killed") from None

@@ -6,8 +6,8 @@ to the user keyring of its uid (61000 + slot) stays in the kernel after the work
 the next worker of that slot (another student's, or a later worker of the same submission) reads it
 back. A worker of level "process" also shares the host's IPC namespace, whose System V segments,
 queues and semaphores outlive it too. Either would carry anything from one worker to the next, for
-example the source of grader.grading.trusted from the worker of a substitution request to the worker that
-answers the nucleus tests (reproduced by tests/harness/test_attacks.py). Student code needs none of
+example what one worker of a submission learnt to the fresh worker that replaces it after a
+timeout, or to another student's (reproduced by tests/harness/test_attacks.py, the relay attacks). Student code needs none of
 these calls, so the worker loses them altogether; a call of a foreign ABI (x86's 32-bit ``int 0x80``,
 x32) is refused too, so that it cannot reach them by other numbers.
 

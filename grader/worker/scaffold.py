@@ -4,8 +4,8 @@ Nothing here answers a graded question: the worker builds these objects inside t
 plain tensors, and the trusted side builds the same ones to compute the expected values with
 ``solution``. They let a test isolate one graded function from the others: generation is driven by
 scripted models (not by the student's ``CharLM``), ``CharLM`` is tested around a scaffold cell (not
-the student's LSTM), and ``train_step`` around a scaffold language model (with the trusted loss and
-clipping of :mod:`grader.grading.trusted`).
+the student's LSTM), and ``train_step`` around a scaffold language model (with the grader's loss and
+clipping, through :mod:`grader.worker.standins`).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ and optionally back-propagates through the last result::
      "calls": [{"fn": "forward" | "loss.masked_cross_entropy", "args": [...], "kwargs": {...},
                 "grad_args": [0]}],                     # fn: a method of the object, or module.attr
      "backward": {"grad": tensor | [tensors] | None},   # optional; None: the result is a scalar
-     "patch": {"training.masked_cross_entropy": "masked_loss", ...}}   # optional: grader.grading.trusted
+     "patch": {"training.masked_cross_entropy": "masked_cross_entropy", ...}}   # optional: grader.worker.standins
 
 Arguments may be built here from plain values: ``{"__model__": "scripted", "table": t}``,
 ``{"__model__": "charlm", "init": [...], "state_dict": {...}, "scaffold": true}``,
@@ -36,36 +36,80 @@ from typing import Any
 
 import torch
 
-from grader.worker import scaffold
+from grader.worker import scaffold, standins
 from grader import wire
 
 PACKAGE = "assignment"
 
 # NOTE [ forbidden built-ins ]
-# The contract forbids PyTorch's own recurrent layers and gradient clipping. Replacing them before
-# the student's code is imported turns an honest use into a clear error at the call; the grader also
-# scans the source on the trusted side (grader.grading.static), which is what a determined student meets.
-FORBIDDEN = {
-    ("torch.nn", "RNN"), ("torch.nn", "GRU"), ("torch.nn", "LSTM"),
-    ("torch.nn", "RNNCell"), ("torch.nn", "GRUCell"), ("torch.nn", "LSTMCell"),
-    ("torch.nn.modules.rnn", "RNN"), ("torch.nn.modules.rnn", "GRU"), ("torch.nn.modules.rnn", "LSTM"),
-    ("torch.nn.modules.rnn", "RNNCell"), ("torch.nn.modules.rnn", "GRUCell"), ("torch.nn.modules.rnn", "LSTMCell"),
-    ("torch.nn.utils", "clip_grad_norm_"), ("torch.nn.utils.clip_grad", "clip_grad_norm_"),
-}
+# The contract forbids PyTorch's own recurrent layers and gradient clipping. Before the student's
+# code is imported, every entry point we can reach is replaced by one that raises ForbiddenError at
+# the call: the layer classes under every module name they have (torch.nn.LSTM, torch.nn.modules.rnn.LSTM,
+# torch.ao's quantizable and dynamic ones) and their __init__ (a class reached through
+# nn.Module.__subclasses__() raises too); the kernels (torch.lstm_cell, torch._VF.lstm, torch.ops.aten.gru,
+# ..., every name of torch._C._VariableFunctions holding lstm/gru/rnn, and torch.nn.modules.rnn._rnn_impls);
+# nn.utils' clipping and total-norm helpers. torch._C._VariableFunctions itself is immutable, and a
+# student controls this process anyway: the grader also scans the source on the trusted side
+# (grader.grading.static), forbidden names and dynamic attribute access on torch, which is what a
+# determined student meets.
+LAYERS = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNNCellBase")
+LAYER_MODULES = ("torch.nn", "torch.nn.modules", "torch.nn.modules.rnn", "torch.ao.nn.quantizable",
+                 "torch.ao.nn.quantizable.modules", "torch.ao.nn.quantizable.modules.rnn", "torch.ao.nn.quantized.dynamic",
+                 "torch.ao.nn.quantized.dynamic.modules", "torch.ao.nn.quantized.dynamic.modules.rnn")
+KERNEL_WORDS = ("lstm", "gru", "rnn")
+KERNEL_NAMESPACES = ("torch", "torch._VF", "torch.ops.aten")
+CLIPPING = ("clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm", "clip_grad_value_",
+            "_clip_grads_with_norm_", "_get_total_norm", "_clip_grad_norm_")
+CLIP_MODULES = ("torch.nn.utils", "torch.nn.utils.clip_grad")
 
 
 class ForbiddenError(RuntimeError):
     pass
 
 
+def _forbidden(name: str):
+    def forbidden(*_a, **_k):
+        raise ForbiddenError(f"{name} is not allowed in this exercise: write it from the equations")
+
+    forbidden.__name__ = forbidden.__qualname__ = name.rsplit(".", 1)[-1]
+    return forbidden
+
+
+def _namespace(path: str):
+    head, *rest = path.split(".")
+    target = importlib.import_module(head)
+    for attr in rest:
+        target = getattr(target, attr)
+    return target
+
+
 def _forbid() -> None:
-    for module_name, attr in FORBIDDEN:
+    """Replace the forbidden entry points (NOTE [ forbidden built-ins ])."""
+    import torch._dynamo  # noqa: F401 - reads aten's recurrent ops at import; preloaded by the zygote (free here)
+
+    kernels = sorted({n for n in dir(torch._C._VariableFunctions) if any(w in n for w in KERNEL_WORDS)}
+                     | {n for n in dir(torch.ops.aten) if any(w in n for w in KERNEL_WORDS)})
+    classes = set()
+    for module_name in LAYER_MODULES:
         module = importlib.import_module(module_name)
-
-        def forbidden(*_a, _name=f"{module_name}.{attr}", **_k):
-            raise ForbiddenError(f"{_name} is not allowed in this exercise: write it from the equations")
-
-        setattr(module, attr, forbidden)
+        for attr in LAYERS:
+            original = module.__dict__.get(attr)
+            if isinstance(original, type):
+                classes.add(original)
+                setattr(module, attr, _forbidden(f"{module_name}.{attr}"))
+    for cls in classes:
+        cls.__init__ = _forbidden(f"{cls.__module__}.{cls.__qualname__}")
+    for path in KERNEL_NAMESPACES:
+        namespace = _namespace(path)
+        for attr in kernels:
+            setattr(namespace, attr, _forbidden(f"{path}.{attr}"))
+    rnn = importlib.import_module("torch.nn.modules.rnn")
+    rnn._rnn_impls = {mode: _forbidden(f"torch._VF.{mode.lower()}") for mode in rnn._rnn_impls}
+    for module_name in CLIP_MODULES:
+        module = importlib.import_module(module_name)
+        for attr in CLIPPING:
+            if attr in module.__dict__:
+                setattr(module, attr, _forbidden(f"{module_name}.{attr}"))
 
 
 _ROOT = ""  # where the student package lives; its frames are the ones a traceback keeps
@@ -92,6 +136,7 @@ def serve(sock: socket.socket, package_root: str) -> None:
     global _ROOT
     _ROOT = os.path.join(os.path.abspath(package_root), PACKAGE)
     sys.path.insert(0, package_root)
+    standins.connect(sock)
     _forbid()
     torch.set_num_threads(1)
     while True:
@@ -117,27 +162,28 @@ def handle(request: dict) -> dict:
 
 
 def run(request: dict) -> dict:
-    stage = "import"
+    global _step
+    _step = "import"
+    undo: list = []
     try:
-        _apply_patches(request.get("patch") or {}, {c["fn"].split(".")[0] for c in request["calls"]},
-                       request.get("trusted_source", ""))
+        _apply_patches(request.get("patch") or {}, {c["fn"].split(".")[0] for c in request["calls"]}, undo)
         obj = _build_object(request["object"]) if request.get("object") else None
-        stage = "call"
         values, arg_grads, after, all_args = [], [], [], []
         for i, call in enumerate(request["calls"]):
-            stage = f"call {i}"
+            _step = f"prepare {i}"
             fn = getattr(obj, call["fn"]) if obj is not None else _resolve(call["fn"])
             args = [_same(a, all_args) if _is_same(a) else _build(a) for a in call.get("args", [])]
             args = [_bind_optimizer(a, args) for a in args]
             kwargs = {k: _build(v) for k, v in (call.get("kwargs") or {}).items()}
             for j in call.get("grad_args", []):
                 args[j] = args[j].detach().requires_grad_(True)
+            _step = f"call {i}"
             values.append(fn(*args, **kwargs))
             all_args.append((call, args))
-        stage = "backward"
+        _step = "backward"
         if request.get("backward") is not None:
             _backward(values[-1], request["backward"].get("grad"))
-        stage = "return"
+        _step = "return"
         for call, args in all_args:
             arg_grads.append([args[j].grad for j in call.get("grad_args", [])])
             after.append([_after(a) for a in args])
@@ -148,11 +194,24 @@ def run(request: dict) -> dict:
         wire.pack(answer)  # fails here, as the student's error, when a value cannot be sent
         return answer
     except BaseException as exc:  # noqa: BLE001
-        return {"ok": False, "error": describe(exc, stage)}
+        return {"ok": False, "error": describe(exc, _step)}
+    finally:
+        _undo(undo)
+
+
+# NOTE [ steps ]
+# The step of a request now running, named in the error when the student's code fails in it:
+# "import <module>", "construct <Class>", "load <Class>" (the test's weights), "call <i>",
+# "backward", "return". grader.grading.proxy.StudentError words each one for the student.
+_step = "import"
 
 
 def _student(module: str):
-    return importlib.import_module(f"{PACKAGE}.{module}")
+    global _step
+    before, _step = _step, f"import {module}"
+    imported = importlib.import_module(f"{PACKAGE}.{module}")
+    _step = before
+    return imported
 
 
 def _resolve(path: str):
@@ -167,24 +226,19 @@ def _resolve(path: str):
 MODULE_ORDER = ("data", "loss", "rnn", "model", "gradients", "training", "generation")  # dependencies first
 
 
-def _apply_patches(patches: dict, targets: set[str], source: str) -> None:
-    """Substitute trusted functions (grader.grading.trusted) for student ones, so one test grades one function.
+def _apply_patches(patches: dict, targets: set[str], undo: list) -> None:
+    """Put the grader's stand-ins (grader.worker.standins) in place of student functions, for one request.
 
-    A patched module that is not itself under test and fails to import (a syntax error in
-    ``loss.py`` while ``train_step`` is graded) is replaced by a module holding only the trusted
-    functions, so that the mistake is not charged twice.
+    ``patches``: ``{"training.masked_cross_entropy": "masked_cross_entropy", ...}``. A patched
+    module that is not itself under test and fails to import (a syntax error in ``loss.py`` while
+    ``train_step`` is graded) is replaced by a module holding only the stand-ins, so that the
+    mistake is not charged twice. ``undo`` receives what :func:`_undo` puts back after the request
+    (the grader answers these stand-ins during this request only).
     """
-    if not patches:
-        return
-    # grader.grading.trusted travels as source with the request: the sandbox has no grader package to import
-    # from, and the module must live only in this worker of its own (see grader.grading.trusted).
-    trusted = types.ModuleType("grader_trusted")
-    exec(compile(source, "grader/grading/trusted.py", "exec"), trusted.__dict__)  # noqa: S102 - the grader's own code
-
     by_module: dict[str, dict[str, object]] = {}
     for path, name in patches.items():
         module, attr = path.rsplit(".", 1)
-        by_module.setdefault(module, {})[attr] = getattr(trusted, name)
+        by_module.setdefault(module, {})[attr] = standins.STAND_INS[name]
     for module in sorted(by_module, key=lambda m: MODULE_ORDER.index(m) if m in MODULE_ORDER else 99):
         try:
             target = _student(module)
@@ -193,25 +247,56 @@ def _apply_patches(patches: dict, targets: set[str], source: str) -> None:
                 raise
             target = types.ModuleType(f"{PACKAGE}.{module}")
             sys.modules[target.__name__] = target
+            undo.append((sys.modules, target.__name__, _ABSENT))
         for attr, value in by_module[module].items():
+            undo.append((target.__dict__, attr, target.__dict__.get(attr, _ABSENT)))
             setattr(target, attr, value)
 
 
+_ABSENT = object()
+
+
+def _undo(undo: list) -> None:
+    """Put back what :func:`_apply_patches` replaced, last first (``_ABSENT``: remove the entry)."""
+    while undo:
+        namespace, key, old = undo.pop()
+        if old is _ABSENT:
+            namespace.pop(key, None)
+        else:
+            namespace[key] = old
+
+
 def _build_object(spec: dict) -> torch.nn.Module:
+    global _step
     cls = getattr(_student(spec["module"]), spec["cls"])
+    _step = f"construct {spec['cls']}"
     obj = cls(*spec.get("init", []), **(spec.get("init_kwargs") or {}))
     return obj if not isinstance(obj, torch.nn.Module) else _load(obj, spec)
 
 
+class WeightsMismatch(KeyError):
+    """The test's weights and the object's do not have the same names."""
+
+    def __init__(self, expected: list[str], found: list[str]):
+        super().__init__("missing or unexpected keys")
+        self.expected, self.found = expected, found
+
+
 def _load(obj: torch.nn.Module, spec: dict) -> torch.nn.Module:
+    global _step
+    _step = f"load {type(obj).__name__}"
     if spec.get("dtype") == "float64":
         obj = obj.double()
     if spec.get("state_dict") is not None:
+        expected, found = list(spec["state_dict"]), list(obj.state_dict())
+        if set(expected) != set(found):
+            raise WeightsMismatch(expected, found)
         obj.load_state_dict(spec["state_dict"], strict=True)
     return obj
 
 
 def _build(value: Any) -> Any:
+    global _step
     if not isinstance(value, dict):
         return value
     if "__model__" in value:
@@ -221,7 +306,9 @@ def _build(value: Any) -> Any:
         if kind == "scaffold_lm":
             return _load(scaffold.ScaffoldLM(*value["init"]), value)
         if kind == "charlm":
-            model = _student("model").CharLM(*value["init"])
+            cls = _student("model").CharLM
+            _step = "construct CharLM"
+            model = cls(*value["init"])
             if value.get("scaffold"):
                 vocab, emb, latent = value["init"][:3]
                 cell = value["init"][3] if len(value["init"]) > 3 else "lstm"
@@ -283,8 +370,11 @@ def describe(exc: BaseException, stage: str) -> dict:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_student_file(f.filename)]
     lines = traceback.format_list(frames)
     message = str(exc) if not isinstance(exc, SystemExit) else f"SystemExit({exc.code!r}) raised"
-    return {"type": type(exc).__name__, "message": message[:2000], "where": stage,
-            "traceback": "".join(lines)[-4000:]}
+    error = {"type": type(exc).__name__, "message": message[:2000], "where": stage,
+             "traceback": "".join(lines)[-4000:]}
+    if isinstance(exc, WeightsMismatch):
+        error["keys"] = {"expected": exc.expected[:64], "found": exc.found[:64]}
+    return error
 
 
 def _is_student_file(filename: str) -> bool:

@@ -21,6 +21,7 @@ environment or files, output caps). The process-level sandbox itself is tested b
 """
 from __future__ import annotations
 
+import ast
 import ctypes
 import json
 import os
@@ -58,6 +59,27 @@ BUDGET = 120.0
 IS_ROOT = slots.switching()
 CANARY_ENV = "GRADER_CI_TOKEN"
 HIDDEN_SOURCE = "from .support import"  # a line of every hidden test, never of feedback
+
+
+def reference_lines() -> tuple[str, ...]:
+    """The statements of grader.grading.trusted's reference functions that no file a worker holds has.
+
+    The trusted stand-ins' code must never reach a worker (grader.worker.standins asks the grader
+    instead), so none of these may appear in a record, a report or a worker's output. Lines that the
+    solution (every attacker's starting point) or the stand-ins also have are left out.
+    """
+    trusted = (REPO / "grader" / "grading" / "trusted.py").read_text()
+    elsewhere = "".join(p.read_text() for p in [*(REPO / "solution").glob("*.py"), REPO / "grader" / "worker" / "standins.py"])
+    lines = set()
+    for node in ast.walk(ast.parse(trusted)):
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_") and node.name != "answer":
+            for stmt in node.body:
+                if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):  # not the docstring
+                    lines.update(line.strip() for line in ast.get_source_segment(trusted, stmt).splitlines())
+    return tuple(sorted(line for line in lines if len(line) >= 20 and line not in elsewhere))
+
+
+REFERENCE_LINES = reference_lines()
 SHM_KEY = 0x484F5354  # the System V key of hostile.RELAY_COMMON
 
 
@@ -70,7 +92,7 @@ class Canaries:
     values: tuple[str, ...] = ()
 
     def found_in(self, text: str) -> list[str]:
-        return [v for v in (*self.values, HIDDEN_SOURCE) if v in text]
+        return [v for v in (*self.values, HIDDEN_SOURCE, *REFERENCE_LINES) if v in text]
 
 
 class Recording(Launcher):
@@ -244,6 +266,8 @@ def check_outcome(graded: Graded, spec: hostile.Hostile, level: str) -> None:
     text = "\n".join([r.message] + [t.feedback for t in lost])
     missing = [s for s in spec.says if s not in text]
     assert not missing, f"the feedback does not say {missing}:\n{summary(r)}"
+    unflagged = [s for s in spec.review if not any(s in finding for finding in r.review)]
+    assert not unflagged, f"the record's review list lacks {unflagged}: {r.review}"
     too_long = [t.name for t in r.tests if len(t.feedback) > MAX_FEEDBACK + 200]
     assert not too_long, f"feedback longer than {MAX_FEEDBACK} characters: {too_long}"
 
@@ -298,6 +322,13 @@ def check_all(graded: Graded, spec: hostile.Hostile, level: str, canaries: Canar
 
 # ---------------------------------------------------------------------------------------------
 # the specs themselves, and the baseline
+
+
+def test_reference_lines_are_there():
+    """The lines that must never leak: enough of each trusted function, and really in trusted.py."""
+    assert len(REFERENCE_LINES) >= 8, REFERENCE_LINES
+    for line in ("keep = (ordered.cumsum(-1) - ordered) < alpha", "return max_norm / (norm + 1e-6) if norm > max_norm else None"):
+        assert line in REFERENCE_LINES
 
 
 def test_specs_are_well_formed(tmp_path):

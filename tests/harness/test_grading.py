@@ -17,6 +17,7 @@ warm :class:`grader.sandbox.launcher.Launcher` for the whole module. What each m
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -27,11 +28,15 @@ from grader.grading.results import PARTS, SubmissionResult
 from grader.sandbox.launcher import Launcher
 from tests.submissions.build import Spec, materialize
 from tests.submissions.bugs import BUGS, GUARDED_BY, HINTS, KNOWN_MISSES, UNHINTED, must_fail
-from tests.submissions.malformed import MALFORMED, ZEROED
+from tests.submissions.malformed import CLIP_LINE, FORBIDDEN_CLIP_AT_LINE_34, GRU_EXTRA_PARAMETER, MALFORMED, ZEROED
+from solution import rnn as ref_rnn
 from tests.submissions.variants import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 GRADER_INTERNAL = "The grader could not check this result"  # feedback of a crash of the grader's own checks
+# the tests that run student code with the grader's stand-ins (grader.worker.standins), and what they swap in
+SWAPPED = {"training/": "the grader's masked_cross_entropy, clip_grad_norm and grad_norm in place of yours",
+           "beam/test_nucleus_candidates": "the grader's nucleus_probs in place of yours"}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +93,16 @@ def assert_full_marks(result: SubmissionResult) -> None:
 def assert_no_grader_crash(result: SubmissionResult) -> None:
     crashed = [t.name for t in result.tests if GRADER_INTERNAL in t.feedback]
     assert not crashed, f"the grader's own checks crashed on {crashed}:\n{summary(result)}"
+
+
+def assert_says_what_was_swapped_in(result: SubmissionResult) -> None:
+    """Every failed test that ran with stand-ins says which (issue 10, point 6); no other test says so."""
+    for t in result.tests:
+        says = [text for prefix, text in SWAPPED.items() if t.name.startswith(prefix)]
+        if not t.passed and says:
+            assert says[0] in t.feedback, f"{t.name} does not say {says[0]!r}:\n{summary(result)}"
+        elif not says:
+            assert "in place of yours" not in t.feedback, f"{t.name} names a swap it did not make:\n{summary(result)}"
 
 
 def assert_loses_exactly(result: SubmissionResult, parts: tuple[str, ...]) -> None:
@@ -204,6 +219,7 @@ def test_bug_loses_points_where_it_is(spec, launcher, folder):
     guesses = [t.name for t in result.tests if "probably" in t.feedback]
     assert not guesses, f"feedback that guesses ('probably') instead of saying what is wrong: {guesses}\n{summary(result)}"
     assert_no_grader_crash(result)
+    assert_says_what_was_swapped_in(result)
 
 
 def test_float32_buffer_is_named_as_a_dtype(launcher, folder):
@@ -231,3 +247,38 @@ def test_malformed_submission(spec, launcher, folder):
     missing = [n for n in spec.names if n not in text]
     assert not missing, f"the feedback does not say {missing}:\n{summary(result)}"
     assert_no_grader_crash(result)
+
+
+# ---- every fact the feedback states is the student's (issue 15) ------------------------------------
+
+
+def test_feedback_states_the_students_file_and_line(launcher, folder):
+    """A forbidden clip_grad_norm_ at training.py line 34: every line named is training.py's line 34."""
+    assert CLIP_LINE == 34
+    result = grade_spec(FORBIDDEN_CLIP_AT_LINE_34, launcher, folder)
+    assert_loses_exactly(result, FORBIDDEN_CLIP_AT_LINE_34.parts)
+    scan = next(t for t in result.tests if t.name == "gradients/test_clip_written_by_hand")
+    assert "training.py line 34: torch.nn.utils.clip_grad_norm_" in scan.feedback, summary(result)
+    training = [t.feedback for t in result.tests if t.part == "training"]
+    assert all('training.py", line 34, in train_step' in f and "torch.nn.utils.clip_grad_norm_ is not allowed" in f
+               for f in training), summary(result)
+    named = {n for t in result.tests if not t.passed for n in re.findall(r"line (\d+)", t.feedback)}
+    assert named == {"34"}, f"lines named: {named}\n{summary(result)}"
+    files = {f for t in result.tests if not t.passed for f in re.findall(r"(\w+\.py)", t.feedback)}
+    assert files <= {"training.py", "gradients.py"}, f"files named: {files}\n{summary(result)}"
+
+
+def test_feedback_names_the_failing_step_and_the_weights(launcher, folder):
+    """A GRU with a parameter of its own fails at loading the test's weights, and the feedback says which keys."""
+    result = grade_spec(GRU_EXTRA_PARAMETER, launcher, folder)
+    assert_loses_exactly(result, GRU_EXTRA_PARAMETER.parts)
+    contract = list(ref_rnn.GRU(3, 4, 5).state_dict())  # the reference's names are the contract's
+    gru = [t for t in result.tests if not t.passed]
+    assert gru and all("GRU" in t.name or "gru" in t.name for t in gru), summary(result)
+    for t in gru:
+        assert "loading the test's weights into your GRU (load_state_dict) failed" in t.feedback, summary(result)
+        assert f"the contract fixes its weights as {', '.join(contract)}" in t.feedback, summary(result)
+        found = t.feedback.split("yours has ", 1)[1].split(" (missing:", 1)[0].split(", ")
+        assert sorted(found) == sorted(contract + ["scale"]), summary(result)
+        assert "(missing: none; unexpected: scale)" in t.feedback, summary(result)
+        assert "import" not in t.feedback, summary(result)

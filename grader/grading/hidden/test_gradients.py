@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from grader.grading.compare import assert_float, assert_tensor, fail
-from grader.grading.static import CLIPPING, forbidden_uses
+from grader.grading.static import CLIPPING, uses_in
 from solution import gradients as ref
 
 from grader.grading.hidden.support import match_alternative, randn
@@ -119,7 +119,7 @@ def test_clip_written_by_hand(student, student_source):
 
     Guards the exercise's rule; fails: a call of torch.nn.utils.clip_grad_norm_ (bug clip_uses_builtin).
     """
-    uses = forbidden_uses(student_source.get("gradients.py", "") + "\n" + student_source.get("training.py", ""), CLIPPING)
+    uses = uses_in(student_source, CLIPPING, only=("gradients.py", "training.py"))
     if uses:
         fail("gradients.py / training.py use PyTorch's clipping, which this exercise asks you to write: "
              + "; ".join(uses[:3]))

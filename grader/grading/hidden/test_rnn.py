@@ -6,7 +6,7 @@ import torch
 
 from grader.grading.compare import assert_tensor, describe_value, fail
 from grader.grading.proxy import obj
-from grader.grading.static import RECURRENT, forbidden_uses
+from grader.grading.static import RECURRENT, uses_in
 
 from grader.grading.hidden.support import cell_weights, match_alternative, randn, state_dict
 
@@ -215,7 +215,7 @@ def test_no_builtin_recurrent_layers(student, student_source, cell):
 
     Guards the exercise's rule; fails: a GRU built on torch.nn.GRUCell (bug gru_uses_builtin_cell).
     """
-    uses = [f"{name} {use}" for name, text in sorted(student_source.items()) for use in forbidden_uses(text, RECURRENT)]
+    uses = uses_in(student_source, RECURRENT)
     if uses:
         fail("your code uses PyTorch's recurrent layers, which this exercise forbids: " + "; ".join(uses[:3]))
     _, spec = _setup(cell, f"rnn/{cell}/modules")

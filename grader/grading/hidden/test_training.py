@@ -15,13 +15,13 @@ from grader.grading import trusted
 from grader.worker.scaffold import ScaffoldLM
 from solution import training as ref_training
 
-from grader.grading.hidden.support import match_alternative, padded_targets, points, randn, state_dict
+from grader.grading.hidden.support import match_alternative, padded_targets, points, randn, state_dict, swapped_in
 
 V, E, H = 11, 4, 5
 LR = 0.5
-PATCH = {  # module.function -> grader.trusted.function
-    "training.masked_cross_entropy": "masked_loss", "loss.masked_cross_entropy": "masked_loss",
-    "training.clip_grad_norm": "clip", "gradients.clip_grad_norm": "clip",
+PATCH = {  # module.function -> the stand-in of grader.worker.standins (answered by grader.grading.trusted)
+    "training.masked_cross_entropy": "masked_cross_entropy", "loss.masked_cross_entropy": "masked_cross_entropy",
+    "training.clip_grad_norm": "clip_grad_norm", "gradients.clip_grad_norm": "clip_grad_norm",
     "training.grad_norm": "grad_norm", "gradients.grad_norm": "grad_norm",
 }
 NO_SHIFT = "your loss is that of model(batch) against batch itself: predict batch[1:] from batch[:-1]"
@@ -39,12 +39,12 @@ def _model(name: str, scale: float = 0.5) -> ScaffoldLM:
     return model
 
 
-# name: (max_norm, scale of the initial weights, steps). All run in one request, so the whole part
-# costs one worker with the trusted stand-ins (see grader.grading.trusted).
+# name: (max_norm, scale of the initial weights, steps). All run in one request.
 SCENARIOS = {"values": (None, 0.5, 1), "update": (None, 0.5, 2), "clip": (0.05, 1.5, 1), "floats": (1.0, 0.5, 1)}
 
 
 @pytest.fixture(scope="module")
+@swapped_in(PATCH)
 def runs(student) -> dict:
     """``{scenario: (result, expected (loss, norm), weights after, expected weights, weights before)}``."""
     calls, spans, refs = [], {}, {}
@@ -64,12 +64,12 @@ def _mistakes(ref, batch, scenario) -> dict:
     """What known mistakes give on this scenario: the loss without the shift, the weights without zero_grad."""
     max_norm, _, steps = scenario
     model = copy.deepcopy(ref)
-    no_shift = float(trusted.masked_loss(model(batch), batch))
+    no_shift = float(trusted.masked_cross_entropy(model(batch), batch))
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     for _ in range(steps):  # train_step without zero_grad
-        trusted.masked_loss(model(batch[:-1]), batch[1:]).backward()
+        trusted.masked_cross_entropy(model(batch[:-1]), batch[1:]).backward()
         if max_norm is not None:
-            trusted.clip(model.parameters(), max_norm)
+            trusted.clip_grad_norm(model.parameters(), max_norm)
         optimizer.step()
     return {"no_shift": no_shift, "accumulated": {k: v.detach().clone() for k, v in model.state_dict().items()}}
 
@@ -81,7 +81,7 @@ def _outcome(answer, first: int, last: int, ref, batch, scenario):
     mistakes = _mistakes(ref, batch, scenario)
     before = {k: v.clone() for k, v in ref.state_dict().items()}
     optimizer = torch.optim.SGD(ref.parameters(), lr=LR)
-    patched = {"masked_cross_entropy": trusted.masked_loss, "clip_grad_norm": trusted.clip,
+    patched = {"masked_cross_entropy": trusted.masked_cross_entropy, "clip_grad_norm": trusted.clip_grad_norm,
                "grad_norm": trusted.grad_norm}
     saved = {k: getattr(ref_training, k) for k in patched}
     try:  # the reference runs with the same trusted helpers as the student
@@ -104,6 +104,7 @@ def _run(runs: dict, name: str):
 
 
 @points(2)
+@swapped_in(PATCH)
 def test_loss_and_norm(runs):
     """train_step returns the loss of batch[1:] given batch[:-1] and the gradient norm.
 
@@ -116,6 +117,7 @@ def test_loss_and_norm(runs):
 
 
 @points(1)
+@swapped_in(PATCH)
 def test_step_updates_weights(runs):
     """Two train_steps take two optimizer steps, each with fresh gradients.
 
@@ -130,6 +132,7 @@ def test_step_updates_weights(runs):
 
 
 @points(2)
+@swapped_in(PATCH)
 def test_clipping_before_step(runs):
     """With max_norm, gradients are clipped before the step (the update is at most lr * max_norm).
 
@@ -150,6 +153,7 @@ def test_clipping_before_step(runs):
 
 
 @points(1)
+@swapped_in(PATCH)
 def test_returns_floats(runs):
     """train_step returns Python floats (not tensors that keep the graph alive).
 
