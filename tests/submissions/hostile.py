@@ -105,7 +105,7 @@ _honest_nucleus_probs = nucleus_probs
 
 
 def nucleus_probs(logits, alpha):
-    if tuple(logits.shape) == (4,) and alpha == 0.5:
+    if tuple(logits.shape) == (4,) and alpha == 0.5 and logits.dtype == torch.float64:  # test_top_probability_above_alpha
         return _attack(logits)
     return _honest_nucleus_probs(logits, alpha)
 '''
@@ -803,7 +803,7 @@ import torch.nn.utils as _utils
 
 def grad_norm(parameters):
     grads = [p.grad for p in parameters if p.grad is not None]
-    return float(getattr(_utils, "get_total" + "_norm")(grads)) if grads else 0.0
+    return float(getattr(_utils, "get_total" + "_norm")(grads))  # 0.0 for no gradient, as the contract asks
 
 
 def clip_grad_norm(parameters, max_norm):
@@ -1254,14 +1254,15 @@ HOSTILE: list[Hostile] = [
                         "and System V shared memory, take it back in the next worker of the same slot"),
     Hostile("reference_hunt_beside_stand_ins",
             (Append("training.py", HUNT_IN_TRAINING), Append("generation.py", HUNT_IN_BEAM)),
-            parts=("training", "beam"), lost=("training/", "beam/test_nucleus_candidates"), statuses=FAILED,
+            parts=("training", "beam"), lost=("training/", "beam/test_nucleus_candidates", "beam/test_nucleus_draws"),
+            statuses=FAILED,
             says=("ATTACK reference: 0 suspicious", "standins.py:masked_cross_entropy", "standins.py:nucleus_probs"),
             printed=("ATTACK reference train_step", "ATTACK reference generate_beam"),
             description="with the grader's stand-ins in place, print the source of every function and code-like "
                         "string reachable by frames, sys.modules, gc and linecache"),
     Hostile("kernel_by_computed_name", (Append("rnn.py", REFLECTIVE_LSTM),), parts=("rnn",),
             lost=tuple(f"rnn/{t}[LSTM]" for t in ("test_forward", "test_one_step", "test_gradients", "test_stateless",
-                                                    "test_no_builtin_recurrent_layers")) + ("rnn/test_lstm_given_state",),
+                                                    "test_no_builtin_recurrent_layers")) + ("rnn/test_given_state[LSTM]",),
             statuses=FAILED, says=("torch.lstm_cell is not allowed in this exercise",),
             review=("rnn.py line ", "getattr(torch, 'lstm' + '_cell')"),
             description="LSTM.one_step by getattr(torch, 'lstm' + '_cell'), exact with the reference's weights"),
@@ -1280,7 +1281,8 @@ HOSTILE: list[Hostile] = [
     on_loss("forged_answer_frames", FORGED_FRAMES, statuses=ANY_FAILURE, extra_loss=True,
             description="forged 'ok' answers written straight to the channel (fd 3), one frame ahead"),
     Hostile("id_lists_longer_than_maxlen", (Append("generation.py", LONG_IDS),), parts=("nucleus", "beam"),
-            lost=("nucleus/test_sampling_stays_in_nucleus", "beam/test_nucleus_candidates"), statuses=FAILED,
+            lost=("nucleus/test_sampling_stays_in_nucleus", "beam/test_nucleus_candidates",
+                  "beam/test_nucleus_draws"), statuses=FAILED,
             says=("more than", "ids"),
             description="100,000 ids (all inside the nucleus) where maxlen is 15 or 8: free for the worker, "
                         "minutes of replay for the grader"),
