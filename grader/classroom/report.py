@@ -88,7 +88,7 @@ def plots_png(summary: dict) -> bytes | None:
         ax.bar(lows, [b["count"] for b in bins], width=[b["high"] - b["low"] for b in bins], align="edge",
                color="#2a7" if i == 0 else "#4a90c2", edgecolor="white")
         ax.set_xlim(0, 100)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, parse_math=False)  # a "$" in a label is text, not TeX
         ax.set_xlabel("% of the part's points" if i else "% of the total", fontsize=8)
         ax.set_ylabel("students", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -438,10 +438,11 @@ def write_class_report(results: Sequence[SubmissionResult], out_dir: str | os.Pa
     folders = write_feedback(results, out, after_due_date=after_due_date, unrendered=unrendered)
     summary = class_summary(results, pairs, bins=bins, top=top, shared_ids=shared_ids)
     summary["unrendered"] = [{"student": k, "reason": v} for k, v in sorted(unrendered.items())]
+    summary = safe_tree(summary)  # every string made safe once, for the page, the plot and the JSON alike
     png = plots_png(summary)
     if png is None and (out / "plots.png").exists():
         (out / "plots.png").unlink()  # a stale plot from an earlier run would mislead
-    json_text = json.dumps(safe_tree(summary), indent=2, ensure_ascii=False) + "\n"
+    json_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     report = ClassReport(
         out_dir=out,
         gradebook=atomic_write(out / "gradebook.csv", gradebook.render_many(results)),

@@ -257,23 +257,42 @@ RESULTS = st.builds(
     suite=st.one_of(ANY_TEXT, st.sampled_from(["hidden", "public"])))
 
 # Every tag the HTML writers emit themselves; student text must never add one.
-OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "div", "span", "details",
-            "summary", "pre", "footer", "br", "code", "table", "thead", "tbody", "tr", "th", "td", "img"}
+OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "div", "span", "details",
+            "summary", "pre", "footer", "br", "code", "table", "thead", "tbody", "tr", "th", "td", "img",
+            "section", "ul", "li", "a", "b", "button", "input"}  # the tags our writers write (and one script)
 
 
 class Tags(HTMLParser):
     def __init__(self):
         super().__init__()
         self.tags: set[str] = set()
+        self.scripts: list[str] = []
+        self._in_script = False
 
     def handle_starttag(self, tag, attrs):
-        self.tags.add(tag)
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append("")
+        else:
+            self.tags.add(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
 
 
 def check_html(text: str) -> None:
+    """Only our tags; at most one script, and it is the class summary's own (grader.classroom.report)."""
+    from grader.classroom.report import SCRIPT
+
     parser = Tags()
     parser.feed(text)
     assert parser.tags <= OUR_TAGS, parser.tags - OUR_TAGS
+    assert parser.scripts in ([], [SCRIPT]), parser.scripts
 
 
 def check_format(fmt: str, text: str) -> None:
