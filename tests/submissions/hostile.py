@@ -1377,12 +1377,7 @@ def _add_file(t: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def escaping_zip(reference: Path, dest: Path) -> Path:
     """A member that would be written outside the unpacking folder (zip slip)."""
-    path = dest / "escaping.zip"
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in _package(reference).items():
-            z.writestr(name, data)
-        z.writestr("../../../../tmp/hostile-zip-slip.py", "raise SystemExit(0)\n")
-    return path
+    return _zip(dest, "escaping.zip", reference, [("../../../../tmp/hostile-zip-slip.py", "raise SystemExit(0)\n")])
 
 
 def linking_tar(reference: Path, dest: Path, repo: Path) -> Path:
@@ -1403,16 +1398,19 @@ def linking_tar(reference: Path, dest: Path, repo: Path) -> Path:
 
 def crowded_zip(reference: Path, dest: Path) -> Path:
     """The package and 20,000 empty files: each costs an inode and time to unpack, and no byte."""
-    path = dest / "crowded.zip"
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in _package(reference).items():
-            z.writestr(name, data)
-        for i in range(20_000):
-            z.writestr(f"junk/{i}", b"")
-    return path
+    return _zip(dest, "crowded.zip", reference, [(f"junk/{i}", b"") for i in range(20_000)])
 
 
 # ---- archives whose names stop a batch (SECURITY.md, class 2) ----------------------------------
+
+
+def _zip(dest: Path, name: str, reference: Path, extra: list[tuple[str, str | bytes]]) -> Path:
+    """``dest / name``: a zip of the reference package, then the ``(member name, data)`` of ``extra``."""
+    path = dest / name
+    with zipfile.ZipFile(path, "w") as z:
+        for member, data in [*_package(reference).items(), *extra]:
+            z.writestr(member, data)
+    return path
 
 
 def _tar(dest: Path, name: str, reference: Path, members: list[tuple[str | bytes, bytes]], *,
@@ -1433,16 +1431,13 @@ def non_utf8_tar(reference: Path, dest: Path) -> Path:
 
 def file_and_folder_zip(reference: Path, dest: Path) -> Path:
     """A file and a folder of the same name, both ways round, and a name given twice."""
-    path = dest / "file-and-folder.zip"
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in _package(reference).items():
-            z.writestr(name, data)
-        z.writestr("assignment/extra.py", "X = 1\n")
-        z.writestr("assignment/extra.py/inner.py", "Y = 2\n")  # under a file
-        z.writestr("notes/a/b.txt", "b")
-        z.writestr("notes/a", "a file where a folder is")
-        z.writestr("assignment/loss.py", "raise SystemExit('the second loss.py')\n")  # a duplicate name
-    return path
+    return _zip(dest, "file-and-folder.zip", reference, [
+        ("assignment/extra.py", "X = 1\n"),
+        ("assignment/extra.py/inner.py", "Y = 2\n"),  # under a file
+        ("notes/a/b.txt", "b"),
+        ("notes/a", "a file where a folder is"),
+        ("assignment/loss.py", "raise SystemExit('the second loss.py')\n"),  # a duplicate name
+    ])
 
 
 def long_names_tar(reference: Path, dest: Path) -> Path:
